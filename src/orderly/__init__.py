@@ -1,0 +1,3 @@
+"""orderly: an order-management backend."""
+
+__version__ = "0.1.0"

@@ -1,0 +1,37 @@
+"""Liveness (the process answers) and readiness (its dependencies answer, within a timeout)."""
+
+from __future__ import annotations
+
+from typing import Annotated, Any
+
+import anyio
+from fastapi import APIRouter, Depends
+from fastapi.responses import JSONResponse
+
+from orderly.api.deps import get_container
+from orderly.container import Container
+from orderly.core.database import ping
+
+router = APIRouter(prefix="/health", tags=["health"])
+READY_TIMEOUT_SECONDS = 2.0
+
+
+@router.get("/live")
+async def live() -> dict[str, str]:
+    return {"status": "ok"}
+
+
+@router.get("/ready", responses={503: {"description": "A dependency is down"}})
+async def ready(container: Annotated[Container, Depends(get_container)]) -> JSONResponse:
+    checks: dict[str, Any] = {}
+    try:
+        with anyio.fail_after(READY_TIMEOUT_SECONDS):
+            await ping(container.engine)
+        checks["database"] = {"status": "ok"}
+    except Exception as exc:
+        checks["database"] = {"status": "down", "error": type(exc).__name__}
+    healthy = all(c["status"] == "ok" for c in checks.values())
+    return JSONResponse(
+        {"status": "ok" if healthy else "unavailable", "checks": checks},
+        status_code=200 if healthy else 503,
+    )

@@ -1,0 +1,45 @@
+from __future__ import annotations
+
+from typing import Annotated
+
+from fastapi import APIRouter, Depends, status
+from fastapi.security import OAuth2PasswordRequestForm
+
+from orderly.api.deps import Users
+from orderly.api.problems import problem_responses
+from orderly.core.security import TokenPair
+from orderly.schemas.auth import RefreshRequest, RegisterRequest, TokenResponse
+from orderly.schemas.users import UserRead
+
+router = APIRouter(prefix="/auth", tags=["auth"])
+
+
+def _tokens(pair: TokenPair) -> TokenResponse:
+    return TokenResponse(
+        access_token=pair.access_token,
+        refresh_token=pair.refresh_token,
+        expires_in=pair.expires_in,
+    )
+
+
+@router.post(
+    "/register",
+    status_code=status.HTTP_201_CREATED,
+    responses=problem_responses(409, 422),
+)
+async def register(body: RegisterRequest, users: Users) -> UserRead:
+    user = await users.register(email=body.email, password=body.password, full_name=body.full_name)
+    return UserRead.model_validate(user)
+
+
+@router.post("/token", responses=problem_responses(401, 403, 422))
+async def token(
+    form: Annotated[OAuth2PasswordRequestForm, Depends()], users: Users
+) -> TokenResponse:
+    """OAuth2 password flow: `username` is the e-mail address."""
+    return _tokens(await users.log_in(email=form.username, password=form.password))
+
+
+@router.post("/refresh", responses=problem_responses(401, 422))
+async def refresh(body: RefreshRequest, users: Users) -> TokenResponse:
+    return _tokens(await users.refresh(refresh_token=body.refresh_token))

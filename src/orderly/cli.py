@@ -1,0 +1,103 @@
+"""The ``orderly`` command: serve, migrate, seed, create-admin."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Awaitable, Callable
+from typing import Annotated, TypeVar
+
+import typer
+import uvicorn
+
+from orderly import migrate as migrations
+from orderly.container import Container
+from orderly.core.config import Settings
+from orderly.core.errors import DomainError
+from orderly.demo import SeedResult, seed_if_empty
+from orderly.models import Role
+
+app = typer.Typer(help="orderly: order-management backend", no_args_is_help=True)
+T = TypeVar("T")
+
+
+def _with_container(settings: Settings, work: Callable[[Container], Awaitable[T]]) -> T:
+    async def run() -> T:
+        container = Container.build(settings)
+        try:
+            return await work(container)
+        finally:
+            await container.close()
+
+    return asyncio.run(run())
+
+
+def _report_seed(result: SeedResult | None) -> None:
+    if result is None:
+        return
+    typer.echo(f"Loaded demo data: {result.items} items and the administrator {result.admin_email}")
+    if result.admin_password:
+        typer.secho(
+            f"  admin password (shown once): {result.admin_password}", fg=typer.colors.YELLOW
+        )
+
+
+@app.command()
+def migrate(revision: Annotated[str, typer.Argument()] = "head") -> None:
+    """Apply database migrations up to REVISION (default: head)."""
+    settings = Settings()
+    migrations.upgrade(settings.database_url, revision)
+    typer.echo(f"Database is at revision {revision}")
+
+
+@app.command()
+def seed() -> None:
+    """Load the demo administrator and catalog if the database is empty."""
+    result = _with_container(Settings(), seed_if_empty)
+    if result is None:
+        typer.echo("The database already has data; nothing loaded")
+    _report_seed(result)
+
+
+@app.command("create-admin")
+def create_admin(
+    email: Annotated[str, typer.Option(prompt=True)],
+    password: Annotated[str, typer.Option(prompt=True, hide_input=True, confirmation_prompt=True)],
+    full_name: Annotated[str, typer.Option(prompt=True)] = "Administrator",
+) -> None:
+    """Create an administrator account."""
+
+    async def create(container: Container) -> None:
+        await container.users.register(
+            email=email, password=password, full_name=full_name, role=Role.ADMIN
+        )
+
+    try:
+        _with_container(Settings(), create)
+    except DomainError as exc:
+        typer.secho(f"error: {exc.detail}", fg=typer.colors.RED, err=True)
+        raise typer.Exit(code=1) from exc
+    typer.echo(f"Created administrator {email}")
+
+
+@app.command()
+def serve(
+    reload: Annotated[bool, typer.Option(help="Restart on code changes (development)")] = False,
+    workers: Annotated[int, typer.Option(min=1, help="Worker processes")] = 1,
+) -> None:
+    """Serve the API (development: migrates and loads demo data first)."""
+    settings = Settings()
+    if settings.run_migrations_on_start:
+        migrations.upgrade(settings.database_url)
+    if settings.seed_on_start:
+        _report_seed(_with_container(settings, seed_if_empty))
+    typer.echo(f"Serving on http://{settings.host}:{settings.port}  (docs: /docs)")
+    uvicorn.run(
+        "orderly.main:create_app",
+        factory=True,
+        host=settings.host,
+        port=settings.port,
+        reload=reload,
+        workers=workers,
+        log_config=None,
+        proxy_headers=True,
+    )

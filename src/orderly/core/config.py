@@ -1,0 +1,84 @@
+"""Settings: the only place that reads the environment (prefix ``ORDERLY_``, ``.env`` supported)."""
+
+from __future__ import annotations
+
+from enum import StrEnum
+
+from pydantic import Field, SecretStr, model_validator
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+DEFAULT_SECRET_KEY = "dev-insecure-secret-key-change-me-0123456789"  # noqa: S105
+
+
+class Environment(StrEnum):
+    DEVELOPMENT = "development"
+    TEST = "test"
+    PRODUCTION = "production"
+
+
+class Settings(BaseSettings):
+    model_config = SettingsConfigDict(
+        env_prefix="ORDERLY_", env_file=".env", env_file_encoding="utf-8", extra="ignore"
+    )
+
+    environment: Environment = Environment.DEVELOPMENT
+    host: str = "127.0.0.1"
+    port: int = Field(default=8000, ge=1, le=65535)
+
+    database_url: str = "sqlite+aiosqlite:///./orderly.db"
+    database_pool_size: int = Field(default=10, ge=1)
+    database_max_overflow: int = Field(default=10, ge=0)
+    database_pool_timeout: float = Field(default=10.0, gt=0)
+    database_pool_recycle: int = Field(default=1800, ge=-1)
+    database_pool_pre_ping: bool = True
+    database_echo: bool = False
+    auto_migrate: bool | None = Field(
+        default=None, description="Apply migrations on `orderly serve`; default: on in development"
+    )
+
+    secret_key: SecretStr = SecretStr(DEFAULT_SECRET_KEY)
+    jwt_algorithm: str = "HS256"
+    access_token_minutes: int = Field(default=15, ge=1, le=24 * 60)
+    refresh_token_days: int = Field(default=14, ge=1, le=365)
+
+    admin_email: str = "admin@example.com"
+    admin_password: SecretStr | None = None
+    seed_demo_data: bool | None = Field(
+        default=None, description="Load demo data into an empty database on `orderly serve`"
+    )
+
+    cors_origins: list[str] = Field(default_factory=list)
+
+    @property
+    def is_sqlite(self) -> bool:
+        return self.database_url.startswith("sqlite")
+
+    @property
+    def run_migrations_on_start(self) -> bool:
+        if self.auto_migrate is not None:
+            return self.auto_migrate
+        return self.environment is Environment.DEVELOPMENT
+
+    @property
+    def seed_on_start(self) -> bool:
+        if self.seed_demo_data is not None:
+            return self.seed_demo_data
+        return self.environment is Environment.DEVELOPMENT
+
+    @model_validator(mode="after")
+    def _production_is_safe(self) -> Settings:
+        if self.environment is not Environment.PRODUCTION:
+            return self
+        problems: list[str] = []
+        secret = self.secret_key.get_secret_value()
+        if secret == DEFAULT_SECRET_KEY or len(secret) < 32:
+            problems.append(
+                "ORDERLY_SECRET_KEY must be set to a random value of at least 32 characters"
+            )
+        if self.is_sqlite:
+            problems.append("ORDERLY_DATABASE_URL must point to PostgreSQL, not SQLite")
+        if "*" in self.cors_origins:
+            problems.append("ORDERLY_CORS_ORIGINS must list origins explicitly, not '*'")
+        if problems:
+            raise ValueError("refusing to start in production: " + "; ".join(problems))
+        return self

@@ -1,0 +1,169 @@
+"""Domain error kinds and the one place that turns errors into RFC 9457 problem+json."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Any
+
+import structlog
+from fastapi import FastAPI, Request
+from fastapi.exceptions import RequestValidationError
+from fastapi.responses import JSONResponse
+from starlette.exceptions import HTTPException as StarletteHTTPException
+from starlette.status import HTTP_500_INTERNAL_SERVER_ERROR
+
+PROBLEM_JSON = "application/problem+json"
+log = structlog.get_logger(__name__)
+
+
+class DomainError(Exception):
+    """Base of every expected failure; subclasses pick a kind below and a ``code``."""
+
+    code = "domain-error"
+    title = "Request failed"
+
+    def __init__(self, detail: str, *, field: str | None = None) -> None:
+        super().__init__(detail)
+        self.detail = detail
+        self.field = field
+
+
+class NotFound(DomainError):
+    title = "Not found"
+
+
+class Conflict(DomainError):
+    title = "Conflict"
+
+
+class Forbidden(DomainError):
+    title = "Forbidden"
+
+
+class Unauthorized(DomainError):
+    title = "Not authenticated"
+
+
+class Unprocessable(DomainError):
+    title = "Unprocessable request"
+
+
+STATUS_BY_KIND: dict[type[DomainError], int] = {
+    Unauthorized: 401,
+    Forbidden: 403,
+    NotFound: 404,
+    Conflict: 409,
+    Unprocessable: 422,
+}
+
+
+def status_for(error: DomainError) -> int:
+    for kind in type(error).__mro__:
+        if kind in STATUS_BY_KIND:
+            return STATUS_BY_KIND[kind]
+    return 400
+
+
+def problem(
+    status: int,
+    title: str,
+    detail: str,
+    *,
+    code: str | None = None,
+    instance: str | None = None,
+    headers: dict[str, str] | None = None,
+    **extra: Any,
+) -> JSONResponse:
+    body: dict[str, Any] = {
+        "type": f"urn:orderly:problem:{code}" if code else "about:blank",
+        "title": title,
+        "status": status,
+        "detail": detail,
+    }
+    if instance:
+        body["instance"] = instance
+    body.update(extra)
+    return JSONResponse(body, status_code=status, media_type=PROBLEM_JSON, headers=headers)
+
+
+def _field_name(loc: Sequence[Any]) -> str:
+    parts = [str(p) for p in loc]
+    if parts and parts[0] in {"body", "query", "path", "header", "cookie"} and len(parts) > 1:
+        parts = parts[1:]
+    return ".".join(parts)
+
+
+async def _domain_error(request: Request, exc: Exception) -> JSONResponse:
+    assert isinstance(exc, DomainError)  # noqa: S101 - registered for DomainError only
+    status = status_for(exc)
+    extra: dict[str, Any] = {}
+    if exc.field:
+        extra["errors"] = [{"field": exc.field, "message": exc.detail, "type": exc.code}]
+    headers = {"WWW-Authenticate": "Bearer"} if status == 401 else None
+    return problem(
+        status,
+        exc.title,
+        exc.detail,
+        code=exc.code,
+        instance=request.url.path,
+        headers=headers,
+        **extra,
+    )
+
+
+async def _validation_error(request: Request, exc: Exception) -> JSONResponse:
+    assert isinstance(exc, RequestValidationError)  # noqa: S101
+    errors = [
+        {
+            "field": _field_name(err.get("loc", ())),
+            "location": str(err.get("loc", ("body",))[0]),
+            "message": str(err.get("msg", "invalid value")),
+            "type": str(err.get("type", "value_error")),
+        }
+        for err in exc.errors()
+    ]
+    fields = ", ".join(sorted({e["field"] or e["location"] for e in errors}))
+    return problem(
+        422,
+        "Validation failed",
+        f"Invalid or missing fields: {fields}",
+        code="validation-failed",
+        instance=request.url.path,
+        errors=errors,
+    )
+
+
+async def _http_error(request: Request, exc: Exception) -> JSONResponse:
+    assert isinstance(exc, StarletteHTTPException)  # noqa: S101
+    titles = {401: "Not authenticated", 403: "Forbidden", 404: "Not found", 405: "Not allowed"}
+    detail = exc.detail if isinstance(exc.detail, str) else "Request failed"
+    return problem(
+        exc.status_code,
+        titles.get(exc.status_code, "Request failed"),
+        detail,
+        instance=request.url.path,
+        headers=dict(exc.headers) if exc.headers else None,
+    )
+
+
+async def _unexpected_error(request: Request, exc: Exception) -> JSONResponse:
+    log.error(
+        "unhandled_error",
+        method=request.method,
+        path=request.url.path,
+        error_type=type(exc).__name__,
+        exc_info=exc,
+    )
+    return problem(
+        HTTP_500_INTERNAL_SERVER_ERROR,
+        "Internal server error",
+        "The server failed to handle this request; it has been logged.",
+        instance=request.url.path,
+    )
+
+
+def install_error_handlers(app: FastAPI) -> None:
+    app.add_exception_handler(DomainError, _domain_error)
+    app.add_exception_handler(RequestValidationError, _validation_error)
+    app.add_exception_handler(StarletteHTTPException, _http_error)
+    app.add_exception_handler(Exception, _unexpected_error)

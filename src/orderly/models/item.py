@@ -1,0 +1,48 @@
+"""A catalog item: price in integer minor units, stock that can never go below zero."""
+
+from __future__ import annotations
+
+import uuid
+from enum import StrEnum
+
+from sqlalchemy import BigInteger, CheckConstraint, String, Text, Uuid
+from sqlalchemy.orm import Mapped, mapped_column
+
+from orderly.models.base import Base, Timestamped
+
+
+class Item(Timestamped, Base):
+    __tablename__ = "items"
+    __table_args__ = (
+        CheckConstraint("stock >= 0", name="stock_non_negative"),
+        CheckConstraint("price_minor >= 0", name="price_non_negative"),
+        CheckConstraint("length(currency) = 3", name="currency_iso_code"),
+    )
+
+    id: Mapped[uuid.UUID] = mapped_column(Uuid(), primary_key=True, default=uuid.uuid4)
+    sku: Mapped[str] = mapped_column(String(64), unique=True)
+    name: Mapped[str] = mapped_column(String(200), index=True)
+    description: Mapped[str] = mapped_column(Text, default="")
+    price_minor: Mapped[int] = mapped_column(BigInteger, index=True)
+    currency: Mapped[str] = mapped_column(String(3))
+    stock: Mapped[int] = mapped_column(default=0)
+    is_active: Mapped[bool] = mapped_column(default=True, index=True)
+
+    @staticmethod
+    def normalize_sku(sku: str) -> str:
+        return sku.strip().upper()
+
+    def deactivate(self) -> None:
+        """Soft delete: gone from the public catalog, kept for orders that refer to it."""
+        self.is_active = False
+
+
+class ItemSort(StrEnum):
+    """Public sort keys for the catalog; a leading '-' sorts descending."""
+
+    NAME = "name"
+    NAME_DESC = "-name"
+    PRICE = "price"
+    PRICE_DESC = "-price"
+    CREATED = "created"
+    CREATED_DESC = "-created"

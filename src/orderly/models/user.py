@@ -1,0 +1,60 @@
+"""The user account: identity, credentials, role and the rules that guard them."""
+
+from __future__ import annotations
+
+import uuid
+from enum import StrEnum
+
+from sqlalchemy import Enum, String, Uuid
+from sqlalchemy.orm import Mapped, mapped_column
+
+from orderly.models.base import Base, Timestamped
+
+
+class Role(StrEnum):
+    CUSTOMER = "customer"
+    ADMIN = "admin"
+
+
+class User(Timestamped, Base):
+    __tablename__ = "users"
+
+    id: Mapped[uuid.UUID] = mapped_column(Uuid(), primary_key=True, default=uuid.uuid4)
+    # Stored lower-cased, so the unique constraint is case-insensitive on every backend.
+    email: Mapped[str] = mapped_column(String(320), unique=True)
+    password_hash: Mapped[str] = mapped_column(String(255))
+    full_name: Mapped[str] = mapped_column(String(200))
+    role: Mapped[Role] = mapped_column(
+        Enum(
+            Role,
+            name="user_role",
+            native_enum=False,
+            create_constraint=True,
+            length=16,
+            values_callable=lambda roles: [r.value for r in roles],
+        ),
+        default=Role.CUSTOMER,
+    )
+    is_active: Mapped[bool] = mapped_column(default=True)
+    # Bumped whenever existing tokens must stop working (password change, deactivation).
+    token_version: Mapped[int] = mapped_column(default=0)
+
+    @staticmethod
+    def normalize_email(email: str) -> str:
+        return email.strip().lower()
+
+    @property
+    def is_admin(self) -> bool:
+        return self.role is Role.ADMIN
+
+    def change_password(self, password_hash: str) -> None:
+        self.password_hash = password_hash
+        self._revoke_tokens()
+
+    def set_active(self, active: bool) -> None:
+        if self.is_active and not active:
+            self._revoke_tokens()
+        self.is_active = active
+
+    def _revoke_tokens(self) -> None:
+        self.token_version = (self.token_version or 0) + 1

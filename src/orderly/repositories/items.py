@@ -1,0 +1,74 @@
+"""Queries on catalog items. Never commits: the unit of work owns the transaction."""
+
+from __future__ import annotations
+
+import uuid
+from typing import Any
+
+from sqlalchemy import ColumnElement, func, or_, select
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from orderly.models import Item, ItemSort
+
+_ORDER: dict[ItemSort, Any] = {
+    ItemSort.NAME: Item.name.asc(),
+    ItemSort.NAME_DESC: Item.name.desc(),
+    ItemSort.PRICE: Item.price_minor.asc(),
+    ItemSort.PRICE_DESC: Item.price_minor.desc(),
+    ItemSort.CREATED: Item.created_at.asc(),
+    ItemSort.CREATED_DESC: Item.created_at.desc(),
+}
+
+
+def _escape_like(text: str) -> str:
+    return text.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
+
+
+class ItemRepository:
+    def __init__(self, session: AsyncSession) -> None:
+        self._session = session
+
+    def add(self, item: Item) -> None:
+        self._session.add(item)
+
+    async def get(self, item_id: uuid.UUID) -> Item | None:
+        return await self._session.get(Item, item_id)
+
+    async def get_by_sku(self, sku: str) -> Item | None:
+        statement = select(Item).where(Item.sku == Item.normalize_sku(sku))
+        return (await self._session.scalars(statement)).one_or_none()
+
+    async def count(self) -> int:
+        return (await self._session.scalar(select(func.count()).select_from(Item))) or 0
+
+    async def search(
+        self,
+        *,
+        limit: int,
+        offset: int,
+        sort: ItemSort = ItemSort.NAME,
+        q: str | None = None,
+        min_price: int | None = None,
+        max_price: int | None = None,
+        in_stock: bool = False,
+    ) -> tuple[list[Item], int]:
+        """Active items matching every given filter, one page of them and the total."""
+        conditions: list[ColumnElement[bool]] = [Item.is_active.is_(True)]
+        if q:
+            pattern = f"%{_escape_like(q)}%"
+            conditions.append(
+                or_(Item.name.ilike(pattern, escape="\\"), Item.sku.ilike(pattern, escape="\\"))
+            )
+        if min_price is not None:
+            conditions.append(Item.price_minor >= min_price)
+        if max_price is not None:
+            conditions.append(Item.price_minor <= max_price)
+        if in_stock:
+            conditions.append(Item.stock > 0)
+        page = (
+            select(Item).where(*conditions).order_by(_ORDER[sort], Item.id).limit(limit)
+        ).offset(offset)
+        items = list(await self._session.scalars(page))
+        total_query = select(func.count()).select_from(Item).where(*conditions)
+        total = (await self._session.scalar(total_query)) or 0
+        return items, total

@@ -1,0 +1,52 @@
+"""Shapes shared by every resource: pages and problem details."""
+
+from __future__ import annotations
+
+from typing import Annotated, Generic, TypeVar
+
+from fastapi import Query
+from pydantic import BaseModel, ConfigDict, Field
+
+MAX_PAGE_SIZE = 100
+
+
+class Pagination(BaseModel):
+    limit: Annotated[int, Field(ge=1, le=MAX_PAGE_SIZE)] = 20
+    offset: Annotated[int, Field(ge=0, le=1_000_000)] = 0
+
+
+PaginationQuery = Annotated[Pagination, Query()]
+
+
+T = TypeVar("T")
+
+
+class Page(BaseModel, Generic[T]):
+    items: list[T]
+    total: int
+    limit: int
+    offset: int
+
+
+class RequestModel(BaseModel):
+    """Request bodies reject unknown fields, so a misspelt or forbidden field is a 422."""
+
+    model_config = ConfigDict(extra="forbid", str_strip_whitespace=True)
+
+
+class FieldError(BaseModel):
+    field: str
+    message: str
+    type: str
+    location: str | None = None
+
+
+class Problem(BaseModel):
+    """RFC 9457 problem details, served as application/problem+json."""
+
+    type: str = "about:blank"
+    title: str
+    status: int
+    detail: str
+    instance: str | None = None
+    errors: list[FieldError] | None = None

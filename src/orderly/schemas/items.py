@@ -1,0 +1,66 @@
+from __future__ import annotations
+
+import uuid
+from datetime import datetime
+from typing import Annotated
+
+from fastapi import Query
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field, StrictBool, StrictInt
+
+from orderly.core.money import MAX_AMOUNT_MINOR, validate_currency
+from orderly.models import ItemSort
+from orderly.schemas.common import Pagination, RequestModel
+
+Sku = Annotated[str, Field(min_length=2, max_length=64, pattern=r"^[A-Za-z0-9][A-Za-z0-9._-]*$")]
+Name = Annotated[str, Field(min_length=1, max_length=200)]
+Description = Annotated[str, Field(max_length=5000)]
+PriceMinor = Annotated[StrictInt, Field(ge=0, le=MAX_AMOUNT_MINOR, description="minor units")]
+Currency = Annotated[
+    str, Field(min_length=3, max_length=3, examples=["EUR"]), AfterValidator(validate_currency)
+]
+Stock = Annotated[StrictInt, Field(ge=0, le=10_000_000)]
+
+
+class ItemCreate(RequestModel):
+    sku: Sku
+    name: Name
+    description: Description = ""
+    price_minor: PriceMinor
+    currency: Currency
+    stock: Stock = 0
+
+
+class ItemUpdate(RequestModel):
+    sku: Sku | None = None
+    name: Name | None = None
+    description: Description | None = None
+    price_minor: PriceMinor | None = None
+    currency: Currency | None = None
+    stock: Stock | None = None
+    is_active: StrictBool | None = None
+
+
+class ItemRead(BaseModel):
+    model_config = ConfigDict(from_attributes=True)
+
+    id: uuid.UUID
+    sku: str
+    name: str
+    description: str
+    price_minor: int = Field(description="price in minor units of the currency (cents)")
+    currency: str
+    stock: int
+    is_active: bool
+    created_at: datetime
+    updated_at: datetime
+
+
+class ItemFilters(Pagination):
+    q: Annotated[str, Field(max_length=100, description="matches name or sku")] | None = None
+    min_price: Annotated[int, Field(ge=0, le=MAX_AMOUNT_MINOR)] | None = None
+    max_price: Annotated[int, Field(ge=0, le=MAX_AMOUNT_MINOR)] | None = None
+    in_stock: bool = False
+    sort: ItemSort = ItemSort.NAME
+
+
+ItemFiltersQuery = Annotated[ItemFilters, Query()]

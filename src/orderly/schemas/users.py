@@ -1,0 +1,38 @@
+from __future__ import annotations
+
+import uuid
+from datetime import datetime
+from typing import Annotated
+
+from pydantic import BaseModel, ConfigDict, Field, StrictBool
+
+from orderly.models import Role
+from orderly.schemas.auth import FullName, Password
+from orderly.schemas.common import RequestModel
+
+
+class UserRead(BaseModel):
+    model_config = ConfigDict(from_attributes=True)
+
+    id: uuid.UUID
+    email: str
+    full_name: str
+    role: Role
+    is_active: bool
+    created_at: datetime
+    updated_at: datetime
+
+
+class UserProfileUpdate(RequestModel):
+    """What a user may change about themselves; never their role."""
+
+    full_name: FullName | None = None
+    password: Password | None = None
+    current_password: Annotated[str, Field(max_length=1024)] | None = None
+
+
+class UserAccessUpdate(RequestModel):
+    """What an administrator may change about an account."""
+
+    role: Role | None = None
+    is_active: StrictBool | None = None

@@ -1,0 +1,117 @@
+"""One transaction per use case: the repositories share one session; only ``commit`` writes.
+
+Services depend on the ``UnitOfWork`` protocol, so unit tests pass in-memory fakes and the
+API, the CLI and (later) the workers pass ``SqlUnitOfWork``.
+"""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Callable
+from types import TracebackType
+from typing import Protocol, Self
+
+from sqlalchemy.exc import IntegrityError
+from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
+
+from orderly.core.errors import Conflict
+from orderly.models import Item, ItemSort, User
+from orderly.repositories.items import ItemRepository
+from orderly.repositories.users import UserRepository
+
+
+class Users(Protocol):
+    def add(self, user: User) -> None: ...
+    async def get(self, user_id: uuid.UUID) -> User | None: ...
+    async def get_by_email(self, email: str) -> User | None: ...
+    async def count(self) -> int: ...
+    async def list(self, *, limit: int, offset: int) -> tuple[list[User], int]: ...
+
+
+class Items(Protocol):
+    def add(self, item: Item) -> None: ...
+    async def get(self, item_id: uuid.UUID) -> Item | None: ...
+    async def get_by_sku(self, sku: str) -> Item | None: ...
+    async def count(self) -> int: ...
+    async def search(
+        self,
+        *,
+        limit: int,
+        offset: int,
+        sort: ItemSort = ...,
+        q: str | None = ...,
+        min_price: int | None = ...,
+        max_price: int | None = ...,
+        in_stock: bool = ...,
+    ) -> tuple[list[Item], int]: ...
+
+
+class UnitOfWork(Protocol):
+    @property
+    def users(self) -> Users: ...
+    @property
+    def items(self) -> Items: ...
+
+    async def __aenter__(self) -> Self: ...
+    async def __aexit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None: ...
+    async def commit(self) -> None: ...
+    async def rollback(self) -> None: ...
+
+
+UnitOfWorkFactory = Callable[[], UnitOfWork]
+
+
+class ConstraintViolated(Conflict):
+    """A commit broke a unique or check constraint (e.g. two requests racing for one sku)."""
+
+    code = "constraint-violated"
+
+
+class SqlUnitOfWork:
+    """A session opened on enter; anything not committed is rolled back on exit."""
+
+    users: UserRepository
+    items: ItemRepository
+
+    def __init__(self, session_factory: async_sessionmaker[AsyncSession]) -> None:
+        self._session_factory = session_factory
+        self._session: AsyncSession | None = None
+
+    async def __aenter__(self) -> Self:
+        self._session = self._session_factory()
+        self.users = UserRepository(self._session)
+        self.items = ItemRepository(self._session)
+        return self
+
+    async def __aexit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        session, self._session = self._session, None
+        if session is not None:
+            # Closing ends the transaction: whatever was not committed is rolled back, and
+            # loaded objects stay readable (detached, not expired) for the response.
+            await session.close()
+
+    @property
+    def session(self) -> AsyncSession:
+        if self._session is None:
+            raise RuntimeError("the unit of work is not active; use `async with`")
+        return self._session
+
+    async def commit(self) -> None:
+        try:
+            await self.session.commit()
+        except IntegrityError as exc:
+            await self.session.rollback()
+            raise ConstraintViolated("The change conflicts with data that already exists") from exc
+
+    async def rollback(self) -> None:
+        await self.session.rollback()
