@@ -62,7 +62,7 @@ def seed() -> None:
 def create_admin(
     email: Annotated[str, typer.Option(prompt=True)],
     password: Annotated[str, typer.Option(prompt=True, hide_input=True, confirmation_prompt=True)],
-    full_name: Annotated[str, typer.Option(prompt=True)] = "Administrator",
+    full_name: Annotated[str, typer.Option()] = "Administrator",
 ) -> None:
     """Create an administrator account."""
 

@@ -1,0 +1,139 @@
+"""Shared fixtures: settings, one migrated database per backend, the app, users and tokens."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator, Iterator
+from dataclasses import dataclass
+from typing import Any
+
+import httpx
+import pytest
+from fastapi import FastAPI
+
+from orderly.container import Container
+from orderly.core.config import Environment, Settings
+from orderly.main import create_app
+from orderly.models import Role, User
+from tests.databases import (
+    create_postgres_database,
+    create_sqlite_database,
+    drop_postgres_database,
+    empty_all_tables,
+    migrate_to_head,
+)
+from tests.services import TestServices
+
+PASSWORD = "s3cret-enough-pw"
+TEST_SECRET = "test-secret-key-that-is-long-enough-0123456789"
+
+
+@pytest.fixture(scope="session")
+def test_services() -> TestServices:
+    return TestServices()
+
+
+@pytest.fixture(
+    scope="session",
+    params=["sqlite", pytest.param("postgres", marks=pytest.mark.postgres)],
+)
+def database_url(
+    request: pytest.FixtureRequest,
+    tmp_path_factory: pytest.TempPathFactory,
+    test_services: TestServices,
+) -> Iterator[str]:
+    """A migrated database for the whole run, on SQLite and on PostgreSQL."""
+    if request.param == "sqlite":
+        url = create_sqlite_database(tmp_path_factory.mktemp("sqlite"))
+        migrate_to_head(url)
+        yield url
+        return
+    url = create_postgres_database(test_services)
+    try:
+        migrate_to_head(url)
+        yield url
+    finally:
+        drop_postgres_database(test_services, url)
+
+
+@pytest.fixture
+def settings(database_url: str) -> Settings:
+    return Settings(
+        _env_file=None,  # type: ignore[call-arg]
+        environment=Environment.TEST,
+        database_url=database_url,
+        secret_key=TEST_SECRET,  # type: ignore[arg-type]
+        database_pool_size=5,
+    )
+
+
+@pytest.fixture
+async def app(settings: Settings) -> AsyncIterator[FastAPI]:
+    application = create_app(settings)
+    async with application.router.lifespan_context(application):
+        yield application
+        await empty_all_tables(application.state.container.engine)
+
+
+@pytest.fixture
+def container(app: FastAPI) -> Container:
+    result: Container = app.state.container
+    return result
+
+
+@pytest.fixture
+async def client(app: FastAPI) -> AsyncIterator[httpx.AsyncClient]:
+    transport = httpx.ASGITransport(app=app, raise_app_exceptions=False)
+    async with httpx.AsyncClient(transport=transport, base_url="http://testserver") as http:
+        yield http
+
+
+@dataclass
+class Account:
+    user: User
+    email: str
+    password: str
+    access_token: str
+    refresh_token: str
+
+    @property
+    def headers(self) -> dict[str, str]:
+        return {"Authorization": f"Bearer {self.access_token}"}
+
+
+async def make_account(
+    container: Container, email: str, role: Role = Role.CUSTOMER, password: str = PASSWORD
+) -> Account:
+    user = await container.users.register(
+        email=email, password=password, full_name=email.split("@", maxsplit=1)[0].title(), role=role
+    )
+    pair = await container.users.log_in(email=email, password=password)
+    return Account(user, email, password, pair.access_token, pair.refresh_token)
+
+
+@pytest.fixture
+async def customer(container: Container) -> Account:
+    return await make_account(container, "carol@example.com")
+
+
+@pytest.fixture
+async def admin(container: Container) -> Account:
+    return await make_account(container, "ada@example.com", role=Role.ADMIN)
+
+
+def assert_problem(response: httpx.Response, status: int, *fields: str) -> dict[str, Any]:
+    """A problem+json answer with this status that names each given field."""
+    assert response.status_code == status, response.text
+    assert response.headers["content-type"].startswith("application/problem+json")
+    body: dict[str, Any] = response.json()
+    assert body["status"] == status
+    assert body["title"]
+    assert body["detail"]
+    assert "type" in body
+    named = {error["field"] for error in body.get("errors", [])}
+    for field in fields:
+        assert field in named, f"{field!r} not named in {body}"
+    text = response.text.lower()
+    assert "traceback" not in text
+    assert "select " not in text
+    assert "sqlalchemy" not in text
+    return body

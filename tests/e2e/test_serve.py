@@ -1,0 +1,134 @@
+"""`orderly serve` as a new user runs it: a real process, a fresh SQLite file, demo data."""
+
+from __future__ import annotations
+
+import os
+import shutil
+import socket
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import httpx
+import pytest
+
+ORDERLY = Path(sys.executable).with_name("orderly")
+START_TIMEOUT = 60.0
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        port: int = sock.getsockname()[1]
+        return port
+
+
+class Server:
+    def __init__(self, workdir: Path, port: int) -> None:
+        self.base = f"http://127.0.0.1:{port}"
+        self.log = workdir / "serve.log"
+        env = {key: value for key, value in os.environ.items() if not key.startswith("ORDERLY_")}
+        env.update(ORDERLY_PORT=str(port), ORDERLY_ADMIN_EMAIL="boss@example.com")
+        with self.log.open("ab") as log:
+            self.process = subprocess.Popen(  # noqa: S603 - our own entry point
+                [str(ORDERLY), "serve"], cwd=workdir, env=env, stdout=log, stderr=log
+            )
+
+    def wait_ready(self) -> None:
+        deadline = time.monotonic() + START_TIMEOUT
+        while time.monotonic() < deadline:
+            if self.process.poll() is not None:
+                pytest.fail(f"orderly serve exited:\n{self.log.read_text()}")
+            try:
+                if httpx.get(f"{self.base}/health/ready", timeout=1).status_code == 200:
+                    return
+            except httpx.TransportError:
+                pass
+            time.sleep(0.2)
+        pytest.fail(f"not ready after {START_TIMEOUT}s:\n{self.log.read_text()}")
+
+    def stop(self) -> None:
+        self.process.terminate()
+        try:
+            self.process.wait(timeout=15)
+        except subprocess.TimeoutExpired:
+            self.process.kill()
+            self.process.wait(timeout=5)
+
+
+@pytest.fixture
+def workdir(tmp_path: Path) -> Iterator[Path]:
+    # alembic.ini and migrations/ are found from the package, so any directory works
+    yield tmp_path
+    shutil.rmtree(tmp_path, ignore_errors=True)
+
+
+def test_fresh_start_migrates_seeds_and_serves(workdir: Path) -> None:
+    server = Server(workdir, free_port())
+    try:
+        server.wait_ready()
+        with httpx.Client(base_url=server.base, timeout=10) as http:
+            assert "swagger-ui" in http.get("/docs").text
+            assert http.get("/redoc").status_code == 200
+            items = http.get("/api/v1/items", params={"limit": 100}).json()
+            assert len(items["items"]) >= 50
+            assert items["total"] >= 50
+
+            creds = {"email": "new@example.com", "password": "a-good-passphrase"}
+            registered = http.post("/api/v1/auth/register", json={**creds, "full_name": "New"})
+            assert registered.status_code == 201
+            token = http.post(
+                "/api/v1/auth/token",
+                data={"username": creds["email"], "password": creds["password"]},
+            ).json()["access_token"]
+            me = http.get("/api/v1/users/me", headers={"Authorization": f"Bearer {token}"})
+            assert me.json()["email"] == "new@example.com"
+            for response in (registered, me):
+                assert "password" not in response.text
+                assert "$argon2" not in response.text
+    finally:
+        server.stop()
+    first_log = server.log.read_text()
+    assert "admin password (shown once)" in first_log
+    assert "boss@example.com" in first_log
+    assert (workdir / "orderly.db").exists()
+
+    # A restart finds data and neither seeds again nor prints the password again.
+    server.log.write_text("")
+    again = Server(workdir, free_port())
+    try:
+        again.wait_ready()
+        total = httpx.get(f"{again.base}/api/v1/items", timeout=10).json()["total"]
+        assert total == items["total"]
+    finally:
+        again.stop()
+    assert "shown once" not in again.log.read_text()
+
+
+def run_cli(workdir: Path, *args: str) -> subprocess.CompletedProcess[str]:
+    env = {key: value for key, value in os.environ.items() if not key.startswith("ORDERLY_")}
+    return subprocess.run(  # noqa: S603 - our own entry point
+        [str(ORDERLY), *args],
+        cwd=workdir,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+    )
+
+
+def test_create_admin_command(workdir: Path) -> None:
+    migrated = run_cli(workdir, "migrate")
+    assert migrated.returncode == 0, migrated.stderr
+    args = ("create-admin", "--email", "Root@Example.com", "--full-name", "Root")
+    created = run_cli(workdir, *args, "--password", "a-long-passphrase-1")
+    assert created.returncode == 0, created.stderr
+    again = run_cli(workdir, *args, "--password", "a-long-passphrase-1")
+    assert again.returncode == 1
+    assert "already exists" in again.stderr
+    weak = run_cli(workdir, "create-admin", "--email", "x@example.com", "--password", "x")
+    assert weak.returncode == 1
+    assert "password" in weak.stderr

@@ -1,0 +1,72 @@
+"""Problem+json for unexpected errors and unknown routes; liveness and readiness."""
+
+from __future__ import annotations
+
+import logging
+
+import httpx
+import pytest
+from fastapi import FastAPI
+
+from orderly.core.config import Environment, Settings
+from orderly.main import create_app
+from tests.conftest import TEST_SECRET, assert_problem
+
+
+async def test_unexpected_error_is_a_logged_500_problem_without_details(
+    app: FastAPI, client: httpx.AsyncClient, caplog: pytest.LogCaptureFixture
+) -> None:
+    @app.get("/boom")
+    async def boom() -> None:
+        raise RuntimeError("SELECT secret FROM internals")
+
+    with caplog.at_level(logging.ERROR):
+        response = await client.get("/boom")
+    body = assert_problem(response, 500)
+    assert "secret" not in response.text
+    assert body["title"] == "Internal server error"
+    record = next(r for r in caplog.records if "unhandled_error" in r.getMessage())
+    assert isinstance(record.msg, dict)
+    assert record.msg["path"] == "/boom"
+    assert isinstance(record.msg["exc_info"], RuntimeError)  # the traceback is logged
+
+
+async def test_unknown_route_and_wrong_method_are_problems(client: httpx.AsyncClient) -> None:
+    assert_problem(await client.get("/api/v1/nothing-here"), 404)
+    assert_problem(await client.put("/api/v1/items"), 405)
+
+
+async def test_liveness_and_readiness(client: httpx.AsyncClient) -> None:
+    assert (await client.get("/health/live")).json() == {"status": "ok"}
+    ready = await client.get("/health/ready")
+    assert ready.status_code == 200
+    assert ready.json()["checks"]["database"]["status"] == "ok"
+
+
+async def test_readiness_is_503_when_the_database_is_unreachable(tmp_path: object) -> None:
+    settings = Settings(
+        _env_file=None,  # type: ignore[call-arg]
+        environment=Environment.TEST,
+        database_url="sqlite+aiosqlite:////nonexistent-dir/orderly.db",
+        secret_key=TEST_SECRET,  # type: ignore[arg-type]
+    )
+    app = create_app(settings)
+    async with app.router.lifespan_context(app):
+        transport = httpx.ASGITransport(app=app)
+        async with httpx.AsyncClient(transport=transport, base_url="http://t") as client:
+            response = await client.get("/health/ready")
+            assert (await client.get("/health/live")).status_code == 200
+    assert response.status_code == 503
+    assert response.json()["checks"]["database"]["status"] == "down"
+
+
+async def test_openapi_documents_both_auth_and_problem_answers(client: httpx.AsyncClient) -> None:
+    spec = (await client.get("/openapi.json")).json()
+    schemes = spec["components"]["securitySchemes"]
+    assert schemes["OAuth2PasswordBearer"]["flows"]["password"]["tokenUrl"] == "/api/v1/auth/token"
+    answers = spec["paths"]["/api/v1/items"]["post"]["responses"]
+    assert "application/problem+json" in answers["409"]["content"]
+    docs = await client.get("/docs")
+    assert docs.status_code == 200
+    assert "swagger-ui" in docs.text
+    assert (await client.get("/redoc")).status_code == 200

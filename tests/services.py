@@ -1,0 +1,20 @@
+"""Where the test suite finds the machine's servers (ORDERLY_TEST_* environment variables)."""
+
+from __future__ import annotations
+
+import os
+
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+
+class TestServices(BaseSettings):
+    model_config = SettingsConfigDict(env_prefix="ORDERLY_TEST_", extra="ignore")
+
+    # An existing database on the server; each run creates and drops its own next to it.
+    postgres_url: str = "postgresql+asyncpg://postgres@127.0.0.1:5432/test"
+    connect_timeout: float = 3.0
+
+
+def services_required() -> bool:
+    """With CI=true an unreachable service fails the run instead of skipping its tests."""
+    return os.environ.get("CI", "").lower() in {"1", "true", "yes"}
