@@ -79,6 +79,26 @@ def create_admin(
     typer.echo(f"Created administrator {email}")
 
 
+@app.command("fake-provider")
+def fake_provider(
+    port: Annotated[int, typer.Option(help="Port on 127.0.0.1")] = 8100,
+    api_key: Annotated[str, typer.Option(help="Expected bearer key")] = "sk_test_orderly",
+    latency_ms: Annotated[int, typer.Option(min=0)] = 0,
+    failure_rate: Annotated[float, typer.Option(min=0.0, max=1.0)] = 0.0,
+    slow_seconds: Annotated[float, typer.Option(min=0.0)] = 3.0,
+) -> None:
+    """Run the fake payment provider (for local set-ups and end-to-end tests)."""
+    from orderly.fakes.payment_provider import create_provider_app
+
+    provider = create_provider_app(
+        api_key=api_key,
+        latency_ms=latency_ms,
+        failure_rate=failure_rate,
+        slow_seconds=slow_seconds,
+    )
+    uvicorn.run(provider, host="127.0.0.1", port=port, log_level="warning")
+
+
 @app.command()
 def serve(
     reload: Annotated[bool, typer.Option(help="Restart on code changes (development)")] = False,

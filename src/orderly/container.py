@@ -9,12 +9,17 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import timedelta
 
+import httpx
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 
 from orderly.core.config import Settings
 from orderly.core.database import create_engine, create_session_factory
 from orderly.core.security import PasswordHasher, TokenCodec
+from orderly.fakes.payment_provider import create_provider_app
+from orderly.integrations.breaker import CircuitBreaker
+from orderly.integrations.payments import PaymentProvider, RetryPolicy
 from orderly.services.catalog import CatalogService
+from orderly.services.orders import OrderService
 from orderly.services.users import UserService
 from orderly.unit_of_work import SqlUnitOfWork, UnitOfWork
 
@@ -26,6 +31,8 @@ class Container:
     session_factory: async_sessionmaker[AsyncSession]
     users: UserService
     catalog: CatalogService
+    orders: OrderService
+    payments: PaymentProvider
 
     @classmethod
     def build(cls, settings: Settings) -> Container:
@@ -41,16 +48,52 @@ class Container:
             access_ttl=timedelta(minutes=settings.access_token_minutes),
             refresh_ttl=timedelta(days=settings.refresh_token_days),
         )
+        payments = build_payment_provider(settings)
         return cls(
             settings=settings,
             engine=engine,
             session_factory=session_factory,
             users=UserService(uow, hasher=PasswordHasher(), tokens=tokens),
             catalog=CatalogService(uow),
+            orders=OrderService(
+                uow,
+                payments=payments,
+                max_quantity=settings.order_max_quantity,
+                max_lines=settings.order_max_lines,
+            ),
+            payments=payments,
         )
 
     def uow(self) -> UnitOfWork:
         return SqlUnitOfWork(self.session_factory)
 
     async def close(self) -> None:
+        await self.payments.aclose()
         await self.engine.dispose()
+
+
+def build_payment_provider(settings: Settings) -> PaymentProvider:
+    """The provider over HTTP, or (no URL configured) the sandbox app served in-process."""
+    api_key = settings.payment_api_key.get_secret_value()
+    headers = {"Authorization": f"Bearer {api_key}"}
+    timeout = httpx.Timeout(settings.payment_timeout, connect=settings.payment_connect_timeout)
+    if settings.payment_provider_url:
+        http = httpx.AsyncClient(
+            base_url=settings.payment_provider_url, headers=headers, timeout=timeout
+        )
+    else:
+        sandbox = httpx.ASGITransport(app=create_provider_app(api_key=api_key))
+        http = httpx.AsyncClient(
+            transport=sandbox, base_url="http://sandbox.payments", headers=headers, timeout=timeout
+        )
+    breaker = CircuitBreaker(
+        "payments",
+        failure_threshold=settings.payment_breaker_threshold,
+        reset_timeout=settings.payment_breaker_reset_seconds,
+    )
+    retry = RetryPolicy(
+        attempts=settings.payment_retry_attempts,
+        initial_backoff=settings.payment_backoff_initial,
+        max_backoff=settings.payment_backoff_max,
+    )
+    return PaymentProvider(http, breaker=breaker, retry=retry)

@@ -15,8 +15,9 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from orderly.core.errors import Conflict
-from orderly.models import Item, ItemSort, User
+from orderly.models import Item, ItemSort, Order, OrderStatus, Payment, User
 from orderly.repositories.items import ItemRepository
+from orderly.repositories.orders import OrderRepository
 from orderly.repositories.users import UserRepository
 
 
@@ -33,6 +34,9 @@ class Items(Protocol):
     async def get(self, item_id: uuid.UUID) -> Item | None: ...
     async def get_by_sku(self, sku: str) -> Item | None: ...
     async def count(self) -> int: ...
+    async def get_many(self, item_ids: list[uuid.UUID]) -> list[Item]: ...
+    async def reserve_stock(self, item_id: uuid.UUID, quantity: int) -> bool: ...
+    async def release_stock(self, item_id: uuid.UUID, quantity: int) -> None: ...
     async def search(
         self,
         *,
@@ -46,11 +50,29 @@ class Items(Protocol):
     ) -> tuple[list[Item], int]: ...
 
 
+class Orders(Protocol):
+    def add(self, order: Order) -> None: ...
+    def add_payment(self, payment: Payment) -> None: ...
+    async def get(self, order_id: uuid.UUID, *, for_update: bool = ...) -> Order | None: ...
+    async def get_by_idempotency_key(self, user_id: uuid.UUID, key: str) -> Order | None: ...
+    async def list(
+        self,
+        *,
+        limit: int,
+        offset: int,
+        user_id: uuid.UUID | None = ...,
+        status: OrderStatus | None = ...,
+    ) -> tuple[list[Order], int]: ...
+    async def get_payment(self, order_id: uuid.UUID) -> Payment | None: ...
+
+
 class UnitOfWork(Protocol):
     @property
     def users(self) -> Users: ...
     @property
     def items(self) -> Items: ...
+    @property
+    def orders(self) -> Orders: ...
 
     async def __aenter__(self) -> Self: ...
     async def __aexit__(
@@ -77,6 +99,7 @@ class SqlUnitOfWork:
 
     users: UserRepository
     items: ItemRepository
+    orders: OrderRepository
 
     def __init__(self, session_factory: async_sessionmaker[AsyncSession]) -> None:
         self._session_factory = session_factory
@@ -86,6 +109,7 @@ class SqlUnitOfWork:
         self._session = self._session_factory()
         self.users = UserRepository(self._session)
         self.items = ItemRepository(self._session)
+        self.orders = OrderRepository(self._session)
         return self
 
     async def __aexit__(

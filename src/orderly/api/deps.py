@@ -11,6 +11,7 @@ from orderly.container import Container
 from orderly.core.errors import Forbidden, Unauthorized
 from orderly.models import User
 from orderly.services.catalog import CatalogService
+from orderly.services.orders import OrderService
 from orderly.services.users import UserService
 
 oauth2_scheme = OAuth2PasswordBearer(tokenUrl="/api/v1/auth/token", auto_error=False)
@@ -39,7 +40,12 @@ def get_catalog_service(
     return container.catalog
 
 
+def get_order_service(container: Annotated[Container, Depends(get_container)]) -> OrderService:
+    return container.orders
+
+
 Users = Annotated[UserService, Depends(get_user_service)]
+Orders = Annotated[OrderService, Depends(get_order_service)]
 Catalog = Annotated[CatalogService, Depends(get_catalog_service)]
 
 

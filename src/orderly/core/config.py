@@ -49,6 +49,21 @@ class Settings(BaseSettings):
 
     cors_origins: list[str] = Field(default_factory=list)
 
+    order_max_quantity: int = Field(default=100, ge=1, description="per order line")
+    order_max_lines: int = Field(default=50, ge=1)
+
+    payment_provider_url: str | None = Field(
+        default=None, description="unset: the in-process sandbox provider (not in production)"
+    )
+    payment_api_key: SecretStr = SecretStr("sk_test_orderly")
+    payment_connect_timeout: float = Field(default=2.0, gt=0)
+    payment_timeout: float = Field(default=5.0, gt=0)
+    payment_retry_attempts: int = Field(default=4, ge=1, le=10)
+    payment_backoff_initial: float = Field(default=0.2, ge=0)
+    payment_backoff_max: float = Field(default=2.0, ge=0)
+    payment_breaker_threshold: int = Field(default=5, ge=1)
+    payment_breaker_reset_seconds: float = Field(default=30.0, gt=0)
+
     @property
     def is_sqlite(self) -> bool:
         return self.database_url.startswith("sqlite")
@@ -77,6 +92,10 @@ class Settings(BaseSettings):
             )
         if self.is_sqlite:
             problems.append("ORDERLY_DATABASE_URL must point to PostgreSQL, not SQLite")
+        if not self.payment_provider_url:
+            problems.append(
+                "ORDERLY_PAYMENT_PROVIDER_URL must be set (the sandbox is for development)"
+            )
         if "*" in self.cors_origins:
             problems.append("ORDERLY_CORS_ORIGINS must list origins explicitly, not '*'")
         if problems:

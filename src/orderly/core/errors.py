@@ -48,12 +48,23 @@ class Unprocessable(DomainError):
     title = "Unprocessable request"
 
 
+class Unavailable(DomainError):
+    """A peer we depend on is down; nothing was changed and the client may retry later."""
+
+    title = "Service unavailable"
+
+    def __init__(self, detail: str, *, retry_after: float | None = None) -> None:
+        super().__init__(detail)
+        self.retry_after = retry_after
+
+
 STATUS_BY_KIND: dict[type[DomainError], int] = {
     Unauthorized: 401,
     Forbidden: 403,
     NotFound: 404,
     Conflict: 409,
     Unprocessable: 422,
+    Unavailable: 503,
 }
 
 
@@ -99,7 +110,11 @@ async def _domain_error(request: Request, exc: Exception) -> JSONResponse:
     extra: dict[str, Any] = {}
     if exc.field:
         extra["errors"] = [{"field": exc.field, "message": exc.detail, "type": exc.code}]
-    headers = {"WWW-Authenticate": "Bearer"} if status == 401 else None
+    headers: dict[str, str] | None = None
+    if status == 401:
+        headers = {"WWW-Authenticate": "Bearer"}
+    elif isinstance(exc, Unavailable):
+        headers = {"Retry-After": str(max(1, round(exc.retry_after or 1)))}
     return problem(
         status,
         exc.title,

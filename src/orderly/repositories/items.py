@@ -5,7 +5,7 @@ from __future__ import annotations
 import uuid
 from typing import Any
 
-from sqlalchemy import ColumnElement, func, or_, select
+from sqlalchemy import ColumnElement, CursorResult, func, or_, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from orderly.models import Item, ItemSort
@@ -37,6 +37,29 @@ class ItemRepository:
     async def get_by_sku(self, sku: str) -> Item | None:
         statement = select(Item).where(Item.sku == Item.normalize_sku(sku))
         return (await self._session.scalars(statement)).one_or_none()
+
+    async def get_many(self, item_ids: list[uuid.UUID]) -> list[Item]:
+        return list(await self._session.scalars(select(Item).where(Item.id.in_(item_ids))))
+
+    async def reserve_stock(self, item_id: uuid.UUID, quantity: int) -> bool:
+        """Take ``quantity`` if that much is in stock: one conditional UPDATE, never below 0."""
+        statement = (
+            update(Item)
+            .where(Item.id == item_id, Item.is_active.is_(True), Item.stock >= quantity)
+            .values(stock=Item.stock - quantity)
+            .execution_options(synchronize_session=False)
+        )
+        result: CursorResult[Any] = await self._session.execute(statement)  # type: ignore[assignment]
+        return result.rowcount == 1
+
+    async def release_stock(self, item_id: uuid.UUID, quantity: int) -> None:
+        statement = (
+            update(Item)
+            .where(Item.id == item_id)
+            .values(stock=Item.stock + quantity)
+            .execution_options(synchronize_session=False)
+        )
+        await self._session.execute(statement)
 
     async def count(self) -> int:
         return (await self._session.scalar(select(func.count()).select_from(Item))) or 0

@@ -1,0 +1,100 @@
+from __future__ import annotations
+
+import uuid
+from typing import Annotated
+
+from fastapi import APIRouter, Body, Header, Response, status
+
+from orderly.api.deps import Admin, CurrentUser, Orders
+from orderly.api.problems import problem_responses
+from orderly.schemas.common import Page
+from orderly.schemas.orders import OrderCreate, OrderFiltersQuery, OrderPay, OrderRead
+from orderly.services.orders import NewLine
+
+router = APIRouter(prefix="/orders", tags=["orders"])
+
+IdempotencyKey = Annotated[
+    str | None,
+    Header(
+        alias="Idempotency-Key",
+        min_length=1,
+        max_length=255,
+        pattern=r"^[\x21-\x7e]+$",
+        description="retrying with the same key and body returns the first order",
+    ),
+]
+
+
+@router.post(
+    "",
+    status_code=status.HTTP_201_CREATED,
+    responses={
+        200: {"description": "Replayed: the order this idempotency key created"},
+        **problem_responses(401, 409, 422),
+    },
+)
+async def place_order(
+    body: OrderCreate,
+    user: CurrentUser,
+    orders: Orders,
+    response: Response,
+    idempotency_key: IdempotencyKey = None,
+) -> OrderRead:
+    placed = await orders.place(
+        user_id=user.id,
+        lines=[NewLine(item_id=line.item_id, quantity=line.quantity) for line in body.lines],
+        idempotency_key=idempotency_key,
+        payment_method=body.payment_method,
+    )
+    response.headers["Location"] = f"/api/v1/orders/{placed.order.id}"
+    if not placed.created:
+        response.status_code = status.HTTP_200_OK
+        response.headers["Idempotent-Replayed"] = "true"
+    return OrderRead.model_validate(placed.order)
+
+
+@router.get("", responses=problem_responses(401, 422))
+async def list_orders(
+    filters: OrderFiltersQuery, user: CurrentUser, orders: Orders
+) -> Page[OrderRead]:
+    found, total = await orders.list(
+        actor=user,
+        limit=filters.limit,
+        offset=filters.offset,
+        status=filters.status,
+        user_id=filters.user_id,
+    )
+    return Page[OrderRead](
+        items=[OrderRead.model_validate(o) for o in found],
+        total=total,
+        limit=filters.limit,
+        offset=filters.offset,
+    )
+
+
+@router.get("/{order_id}", responses=problem_responses(401, 404, 422))
+async def read_order(order_id: uuid.UUID, user: CurrentUser, orders: Orders) -> OrderRead:
+    return OrderRead.model_validate(await orders.get(actor=user, order_id=order_id))
+
+
+@router.post("/{order_id}/pay", responses=problem_responses(401, 404, 409, 422, 503))
+async def pay_order(
+    order_id: uuid.UUID,
+    user: CurrentUser,
+    orders: Orders,
+    body: Annotated[OrderPay | None, Body()] = None,
+) -> OrderRead:
+    """Charge the order now (synchronously until payments move to the job queue)."""
+    await orders.get(actor=user, order_id=order_id)  # owner or admin, else 404
+    paid = await orders.pay(order_id=order_id, payment_method=body.payment_method if body else None)
+    return OrderRead.model_validate(paid)
+
+
+@router.post("/{order_id}/cancel", responses=problem_responses(401, 404, 409, 422, 503))
+async def cancel_order(order_id: uuid.UUID, user: CurrentUser, orders: Orders) -> OrderRead:
+    return OrderRead.model_validate(await orders.cancel(actor=user, order_id=order_id))
+
+
+@router.post("/{order_id}/fulfil", responses=problem_responses(401, 403, 404, 409, 422))
+async def fulfil_order(order_id: uuid.UUID, _: Admin, orders: Orders) -> OrderRead:
+    return OrderRead.model_validate(await orders.fulfil(order_id=order_id))

@@ -1,0 +1,64 @@
+from __future__ import annotations
+
+import uuid
+from datetime import datetime
+from typing import Annotated
+
+from fastapi import Query
+from pydantic import BaseModel, ConfigDict, Field, StrictInt
+
+from orderly.models import OrderStatus
+from orderly.schemas.common import Pagination, RequestModel
+
+PaymentMethod = Annotated[
+    str,
+    Field(
+        min_length=3,
+        max_length=100,
+        pattern=r"^[A-Za-z0-9_]+$",
+        description="a payment-method token from the provider, e.g. pm_card_visa (sandbox)",
+    ),
+]
+
+
+class OrderLineCreate(RequestModel):
+    item_id: uuid.UUID
+    quantity: Annotated[StrictInt, Field(ge=1, le=1_000_000)]
+
+
+class OrderCreate(RequestModel):
+    lines: Annotated[list[OrderLineCreate], Field(min_length=1, max_length=1000)]
+    payment_method: PaymentMethod | None = None
+
+
+class OrderPay(RequestModel):
+    payment_method: PaymentMethod | None = None
+
+
+class OrderLineRead(BaseModel):
+    model_config = ConfigDict(from_attributes=True)
+
+    item_id: uuid.UUID
+    quantity: int
+    unit_price_minor: int
+
+
+class OrderRead(BaseModel):
+    model_config = ConfigDict(from_attributes=True)
+
+    id: uuid.UUID
+    user_id: uuid.UUID
+    status: OrderStatus
+    total_minor: int = Field(description="in minor units of the currency, computed by orderly")
+    currency: str
+    lines: list[OrderLineRead]
+    created_at: datetime
+    updated_at: datetime
+
+
+class OrderFilters(Pagination):
+    status: OrderStatus | None = None
+    user_id: uuid.UUID | None = Field(default=None, description="admins only: one user's orders")
+
+
+OrderFiltersQuery = Annotated[OrderFilters, Query()]
