@@ -21,15 +21,15 @@ from tests.databases import (
     empty_all_tables,
     migrate_to_head,
 )
-from tests.services import TestServices
+from tests.services import ServiceSettings
 
 PASSWORD = "s3cret-enough-pw"
 TEST_SECRET = "test-secret-key-that-is-long-enough-0123456789"
 
 
 @pytest.fixture(scope="session")
-def test_services() -> TestServices:
-    return TestServices()
+def service_settings() -> ServiceSettings:
+    return ServiceSettings()
 
 
 @pytest.fixture(
@@ -39,7 +39,7 @@ def test_services() -> TestServices:
 def database_url(
     request: pytest.FixtureRequest,
     tmp_path_factory: pytest.TempPathFactory,
-    test_services: TestServices,
+    service_settings: ServiceSettings,
 ) -> Iterator[str]:
     """A migrated database for the whole run, on SQLite and on PostgreSQL."""
     if request.param == "sqlite":
@@ -47,12 +47,12 @@ def database_url(
         migrate_to_head(url)
         yield url
         return
-    url = create_postgres_database(test_services)
+    url = create_postgres_database(service_settings)
     try:
         migrate_to_head(url)
         yield url
     finally:
-        drop_postgres_database(test_services, url)
+        drop_postgres_database(service_settings, url)
 
 
 @pytest.fixture
@@ -63,6 +63,8 @@ def settings(database_url: str) -> Settings:
         database_url=database_url,
         secret_key=TEST_SECRET,  # type: ignore[arg-type]
         database_pool_size=5,
+        payment_backoff_initial=0.01,
+        payment_backoff_max=0.05,
     )
 
 

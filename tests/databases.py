@@ -14,7 +14,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 
 from orderly import migrate
 from orderly.models import Base
-from tests.services import TestServices, services_required
+from tests.services import ServiceSettings, services_required
 
 
 def _asyncpg_dsn(url: str) -> str:
@@ -28,7 +28,7 @@ def unavailable(what: str, error: BaseException) -> None:
     pytest.skip(reason)
 
 
-def create_postgres_database(services: TestServices) -> str:
+def create_postgres_database(services: ServiceSettings) -> str:
     """A new, migrated database named orderly_test_<random>; returns its URL."""
     name = f"orderly_test_{uuid.uuid4().hex[:12]}"
     admin_dsn = _asyncpg_dsn(services.postgres_url)
@@ -48,7 +48,7 @@ def create_postgres_database(services: TestServices) -> str:
     return url.render_as_string(hide_password=False)
 
 
-def drop_postgres_database(services: TestServices, url: str) -> None:
+def drop_postgres_database(services: ServiceSettings, url: str) -> None:
     name = make_url(url).database
 
     async def drop() -> None:

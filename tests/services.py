@@ -7,7 +7,7 @@ import os
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 
-class TestServices(BaseSettings):
+class ServiceSettings(BaseSettings):
     model_config = SettingsConfigDict(env_prefix="ORDERLY_TEST_", extra="ignore")
 
     # An existing database on the server; each run creates and drops its own next to it.

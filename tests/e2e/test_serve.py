@@ -2,60 +2,25 @@
 
 from __future__ import annotations
 
-import os
 import shutil
-import socket
 import subprocess
-import sys
-import time
 from collections.abc import Iterator
 from pathlib import Path
 
 import httpx
 import pytest
 
-ORDERLY = Path(sys.executable).with_name("orderly")
+from tests.processes import ORDERLY, Process, clean_env, free_port
+
 START_TIMEOUT = 60.0
 
 
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        port: int = sock.getsockname()[1]
-        return port
-
-
-class Server:
+class Server(Process):
     def __init__(self, workdir: Path, port: int) -> None:
-        self.base = f"http://127.0.0.1:{port}"
-        self.log = workdir / "serve.log"
-        env = {key: value for key, value in os.environ.items() if not key.startswith("ORDERLY_")}
-        env.update(ORDERLY_PORT=str(port), ORDERLY_ADMIN_EMAIL="boss@example.com")
-        with self.log.open("ab") as log:
-            self.process = subprocess.Popen(  # noqa: S603 - our own entry point
-                [str(ORDERLY), "serve"], cwd=workdir, env=env, stdout=log, stderr=log
-            )
-
-    def wait_ready(self) -> None:
-        deadline = time.monotonic() + START_TIMEOUT
-        while time.monotonic() < deadline:
-            if self.process.poll() is not None:
-                pytest.fail(f"orderly serve exited:\n{self.log.read_text()}")
-            try:
-                if httpx.get(f"{self.base}/health/ready", timeout=1).status_code == 200:
-                    return
-            except httpx.TransportError:
-                pass
-            time.sleep(0.2)
-        pytest.fail(f"not ready after {START_TIMEOUT}s:\n{self.log.read_text()}")
-
-    def stop(self) -> None:
-        self.process.terminate()
-        try:
-            self.process.wait(timeout=15)
-        except subprocess.TimeoutExpired:
-            self.process.kill()
-            self.process.wait(timeout=5)
+        env = clean_env(ORDERLY_PORT=str(port), ORDERLY_ADMIN_EMAIL="boss@example.com")
+        super().__init__(
+            [str(ORDERLY), "serve"], workdir=workdir, env=env, port=port, ready_path="/health/ready"
+        )
 
 
 @pytest.fixture
@@ -108,11 +73,10 @@ def test_fresh_start_migrates_seeds_and_serves(workdir: Path) -> None:
 
 
 def run_cli(workdir: Path, *args: str) -> subprocess.CompletedProcess[str]:
-    env = {key: value for key, value in os.environ.items() if not key.startswith("ORDERLY_")}
     return subprocess.run(  # noqa: S603 - our own entry point
         [str(ORDERLY), *args],
         cwd=workdir,
-        env=env,
+        env=clean_env(),
         capture_output=True,
         text=True,
         timeout=60,

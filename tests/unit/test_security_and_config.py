@@ -54,6 +54,7 @@ def production(**overrides: object) -> Settings:
         "environment": "production",
         "secret_key": STRONG,
         "database_url": "postgresql+asyncpg://orderly@db/orderly",
+        "payment_provider_url": "https://payments.example",
     }
     values.update(overrides)
     return Settings(_env_file=None, **values)  # type: ignore[arg-type]
@@ -70,6 +71,7 @@ def test_production_accepts_safe_settings() -> None:
         ({"secret_key": "short"}, "ORDERLY_SECRET_KEY"),
         ({"database_url": "sqlite+aiosqlite:///./orderly.db"}, "ORDERLY_DATABASE_URL"),
         ({"cors_origins": ["*"]}, "ORDERLY_CORS_ORIGINS"),
+        ({"payment_provider_url": None}, "ORDERLY_PAYMENT_PROVIDER_URL"),
     ],
 )
 def test_production_refuses_unsafe_settings(overrides: dict[str, object], named: str) -> None:

@@ -98,7 +98,9 @@ class PaymentProvider:
             retry=retry_if_exception_type(_Transient),
             stop=stop_after_attempt(self._retry.attempts),
             wait=wait_exponential_jitter(
-                initial=self._retry.initial_backoff, max=self._retry.max_backoff
+                multiplier=self._retry.initial_backoff,
+                jitter=self._retry.initial_backoff,
+                max=self._retry.max_backoff,
             ),
             reraise=True,
         )
