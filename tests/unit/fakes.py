@@ -6,7 +6,7 @@ import uuid
 from types import TracebackType
 from typing import Self
 
-from orderly.models import Item, ItemSort, User
+from orderly.models import Item, ItemSort, Order, OrderStatus, Payment, User
 from orderly.unit_of_work import ConstraintViolated
 
 
@@ -64,12 +64,67 @@ class FakeItems:
         return found[offset : offset + limit], len(found)
 
 
+class FakeItemsWithStock(FakeItems):
+    async def get_many(self, item_ids: list[uuid.UUID]) -> list[Item]:
+        return [self.rows[i] for i in item_ids if i in self.rows]
+
+    async def reserve_stock(self, item_id: uuid.UUID, quantity: int) -> bool:
+        item = self.rows.get(item_id)
+        if item is None or not item.is_active or item.stock < quantity:
+            return False
+        item.stock -= quantity
+        return True
+
+    async def release_stock(self, item_id: uuid.UUID, quantity: int) -> None:
+        self.rows[item_id].stock += quantity
+
+
+class FakeOrders:
+    def __init__(self) -> None:
+        self.rows: dict[uuid.UUID, Order] = {}
+        self.payments: dict[uuid.UUID, Payment] = {}
+
+    def add(self, order: Order) -> None:
+        self.rows[order.id] = order
+
+    def add_payment(self, payment: Payment) -> None:
+        self.payments[payment.order_id] = payment
+
+    async def get(self, order_id: uuid.UUID, *, for_update: bool = False) -> Order | None:
+        return self.rows.get(order_id)
+
+    async def get_by_idempotency_key(self, user_id: uuid.UUID, key: str) -> Order | None:
+        return next(
+            (o for o in self.rows.values() if o.user_id == user_id and o.idempotency_key == key),
+            None,
+        )
+
+    async def list(
+        self,
+        *,
+        limit: int,
+        offset: int,
+        user_id: uuid.UUID | None = None,
+        status: OrderStatus | None = None,
+    ) -> tuple[list[Order], int]:
+        found = [
+            o
+            for o in self.rows.values()
+            if (user_id is None or o.user_id == user_id) and (status is None or o.status == status)
+        ]
+        return found[offset : offset + limit], len(found)
+
+    async def get_payment(self, order_id: uuid.UUID) -> Payment | None:
+        return self.payments.get(order_id)
+
+
 class FakeUnitOfWork:
     """Shares its repositories across uses, like one database; counts commits."""
 
     def __init__(self) -> None:
         self.users = FakeUsers()
-        self.items = FakeItems()
+        self.items = FakeItemsWithStock()
+        self.orders = FakeOrders()
         self.commits = 0
         self.fail_next_commit = False
 
