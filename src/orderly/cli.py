@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import asyncio
+import os
+import tempfile
 from collections.abc import Awaitable, Callable
 from typing import Annotated, TypeVar
 
@@ -110,6 +112,11 @@ def serve(
         migrations.upgrade(settings.database_url)
     if settings.seed_on_start:
         _report_seed(_with_container(settings, seed_if_empty))
+    if workers > 1 and settings.metrics_enabled and not settings.prometheus_multiproc_dir:
+        # Several processes: prometheus_client keeps each worker's numbers in files here
+        # and /metrics sums them. Set before the workers start; they inherit it.
+        metrics_dir = tempfile.mkdtemp(prefix="orderly-metrics-")
+        os.environ["PROMETHEUS_MULTIPROC_DIR"] = metrics_dir
     typer.echo(f"Serving on http://{settings.host}:{settings.port}  (docs: /docs)")
     uvicorn.run(
         "orderly.main:create_app",
@@ -119,5 +126,7 @@ def serve(
         reload=reload,
         workers=workers,
         log_config=None,
+        access_log=False,  # orderly logs one richer line per request itself
         proxy_headers=True,
+        timeout_graceful_shutdown=int(settings.shutdown_timeout),
     )

@@ -10,10 +10,12 @@ from dataclasses import dataclass
 from datetime import timedelta
 
 import httpx
+from redis.asyncio import Redis
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 
 from orderly.core.config import Settings
 from orderly.core.database import create_engine, create_session_factory
+from orderly.core.ratelimit import RateLimiter
 from orderly.core.security import PasswordHasher, TokenCodec
 from orderly.fakes.payment_provider import create_provider_app
 from orderly.integrations.breaker import CircuitBreaker
@@ -33,6 +35,8 @@ class Container:
     catalog: CatalogService
     orders: OrderService
     payments: PaymentProvider
+    rate_limiter: RateLimiter
+    redis: Redis | None
 
     @classmethod
     def build(cls, settings: Settings) -> Container:
@@ -62,6 +66,8 @@ class Container:
                 max_lines=settings.order_max_lines,
             ),
             payments=payments,
+            rate_limiter=RateLimiter(settings),
+            redis=Redis.from_url(settings.redis_url) if settings.redis_url else None,
         )
 
     def uow(self) -> UnitOfWork:
@@ -69,6 +75,8 @@ class Container:
 
     async def close(self) -> None:
         await self.payments.aclose()
+        if self.redis is not None:
+            await self.redis.aclose()
         await self.engine.dispose()
 
 

@@ -10,50 +10,91 @@ from contextlib import asynccontextmanager
 
 from fastapi import FastAPI
 from fastapi.middleware.cors import CORSMiddleware
+from opentelemetry.sdk.trace.export import SpanExporter
 
 from orderly import __version__
-from orderly.api import health
+from orderly.api import health, metrics
 from orderly.api.v1.router import router as v1_router
+from orderly.api.v2.router import router as v2_router
+from orderly.api.versioning import ApiVersionMiddleware
 from orderly.container import Container
-from orderly.core.config import Settings
+from orderly.core.config import Environment, Settings
 from orderly.core.errors import install_error_handlers
 from orderly.core.logging import configure_logging
+from orderly.core.middleware import (
+    BodySizeLimitMiddleware,
+    RequestContextMiddleware,
+    SecurityHeadersMiddleware,
+)
+from orderly.core.observability import (
+    configure_sentry,
+    instrument_app,
+    instrument_clients,
+    tracer_provider,
+)
 
 DESCRIPTION = """
 Order management: register, browse the catalog, place orders, pay, get e-mails.
 
 Errors are RFC 9457 `application/problem+json`. Authenticate with **Authorize**
-(OAuth2 password flow: your e-mail as username).
+(OAuth2 password flow: your e-mail as username). Two API versions are served:
+`/api/v1` and `/api/v2` (money as decimal strings, cursor pagination); the
+unversioned `/api/...` answers v1 unless `Accept: application/vnd.orderly.v2+json`
+or `X-API-Version: 2` asks for v2.
 """
 
 
-def create_app(settings: Settings | None = None) -> FastAPI:
+def create_app(
+    settings: Settings | None = None,
+    *,
+    middleware: bool = True,
+    span_exporter: SpanExporter | None = None,
+) -> FastAPI:
+    """``middleware=False`` serves the bare routes (the middleware benchmark's baseline)."""
     settings = settings or Settings()
     configure_logging(settings)
+    configure_sentry(settings)
+    tracing = tracer_provider(settings, span_exporter)
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         container = Container.build(settings)
+        if tracing is not None:
+            instrument_clients(tracing, container.engine)
         app.state.container = container
         try:
             yield
         finally:
             await container.close()
+            if tracing is not None:
+                tracing.shutdown()
 
-    app = FastAPI(
-        title="orderly",
-        version=__version__,
-        description=DESCRIPTION,
-        lifespan=lifespan,
-    )
-    if settings.cors_origins:
-        app.add_middleware(
-            CORSMiddleware,
-            allow_origins=settings.cors_origins,
-            allow_methods=["*"],
-            allow_headers=["*"],
-        )
+    app = FastAPI(title="orderly", version=__version__, description=DESCRIPTION, lifespan=lifespan)
     install_error_handlers(app)
     app.include_router(health.router)
+    app.include_router(metrics.router)
     app.include_router(v1_router)
+    app.include_router(v2_router)
+    if tracing is not None:
+        instrument_app(app, tracing)
+    if middleware:
+        # Added innermost first: the request passes them in the reverse order.
+        app.add_middleware(BodySizeLimitMiddleware, max_bytes=settings.max_body_bytes)
+        app.add_middleware(
+            ApiVersionMiddleware,
+            deprecation=settings.api_v1_deprecation,
+            sunset=settings.api_v1_sunset,
+        )
+        if settings.cors_origins:
+            app.add_middleware(
+                CORSMiddleware,
+                allow_origins=settings.cors_origins,
+                allow_methods=["*"],
+                allow_headers=["*"],
+                expose_headers=["X-Request-ID", "Retry-After", "Location", "API-Version"],
+            )
+        app.add_middleware(
+            SecurityHeadersMiddleware, hsts=settings.environment is Environment.PRODUCTION
+        )
+        app.add_middleware(RequestContextMiddleware)
     return app

@@ -8,8 +8,9 @@ from __future__ import annotations
 
 import uuid
 from collections.abc import Callable
+from datetime import datetime
 from types import TracebackType
-from typing import Protocol, Self
+from typing import Any, Protocol, Self
 
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
@@ -48,6 +49,17 @@ class Items(Protocol):
         max_price: int | None = ...,
         in_stock: bool = ...,
     ) -> tuple[list[Item], int]: ...
+    async def search_after(
+        self,
+        *,
+        limit: int,
+        sort: ItemSort = ...,
+        after: tuple[Any, uuid.UUID] | None = ...,
+        q: str | None = ...,
+        min_price: int | None = ...,
+        max_price: int | None = ...,
+        in_stock: bool = ...,
+    ) -> list[Item]: ...
 
 
 class Orders(Protocol):
@@ -55,7 +67,7 @@ class Orders(Protocol):
     def add_payment(self, payment: Payment) -> None: ...
     async def get(self, order_id: uuid.UUID, *, for_update: bool = ...) -> Order | None: ...
     async def get_by_idempotency_key(self, user_id: uuid.UUID, key: str) -> Order | None: ...
-    async def list(
+    async def page(
         self,
         *,
         limit: int,
@@ -63,6 +75,14 @@ class Orders(Protocol):
         user_id: uuid.UUID | None = ...,
         status: OrderStatus | None = ...,
     ) -> tuple[list[Order], int]: ...
+    async def page_after(
+        self,
+        *,
+        limit: int,
+        user_id: uuid.UUID | None = ...,
+        status: OrderStatus | None = ...,
+        after: tuple[datetime, uuid.UUID] | None = ...,
+    ) -> list[Order]: ...
     async def get_payment(self, order_id: uuid.UUID) -> Payment | None: ...
 
 

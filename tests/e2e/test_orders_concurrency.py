@@ -112,7 +112,7 @@ async def test_200_concurrent_orders_for_50_in_stock_sell_exactly_50(
     )
     assert await stock_of(container, item) == [0]
     async with container.uow() as uow:
-        _, placed = await uow.orders.list(limit=1, offset=0)
+        _, placed = await uow.orders.page(limit=1, offset=0)
     assert placed == 50
 
 

@@ -43,7 +43,7 @@ async def stock(container: Container, *items: Item) -> list[int]:
 
 async def order_count(container: Container) -> int:
     async with container.uow() as uow:
-        return (await uow.orders.list(limit=1, offset=0))[1]
+        return (await uow.orders.page(limit=1, offset=0))[1]
 
 
 def lines(*pairs: tuple[Item | uuid.UUID | str, Any]) -> dict[str, Any]:

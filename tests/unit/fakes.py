@@ -99,7 +99,7 @@ class FakeOrders:
             None,
         )
 
-    async def list(
+    async def page(
         self,
         *,
         limit: int,

@@ -2,13 +2,16 @@
 
 from __future__ import annotations
 
+from collections.abc import Awaitable, Callable
 from typing import Annotated
 
+import structlog
 from fastapi import Depends, Request
 from fastapi.security import OAuth2PasswordBearer
 
 from orderly.container import Container
 from orderly.core.errors import Forbidden, Unauthorized
+from orderly.core.ratelimit import LimitScope
 from orderly.models import User
 from orderly.services.catalog import CatalogService
 from orderly.services.orders import OrderService
@@ -50,14 +53,28 @@ Catalog = Annotated[CatalogService, Depends(get_catalog_service)]
 
 
 async def get_current_user(
-    users: Users, token: Annotated[str | None, Depends(oauth2_scheme)]
+    request: Request, users: Users, token: Annotated[str | None, Depends(oauth2_scheme)]
 ) -> User:
     if not token:
         raise NotAuthenticated("Log in and send the access token as 'Authorization: Bearer ...'")
-    return await users.authenticate(access_token=token)
+    user = await users.authenticate(access_token=token)
+    request.state.user_id = str(user.id)  # for the access log and error reports
+    structlog.contextvars.bind_contextvars(user_id=str(user.id))
+    return user
 
 
 CurrentUser = Annotated[User, Depends(get_current_user)]
+
+
+async def get_writer(
+    user: CurrentUser, container: Annotated[Container, Depends(get_container)]
+) -> User:
+    """The current user, counted against the per-user budget for writes."""
+    await container.rate_limiter.check(LimitScope.WRITE, str(user.id))
+    return user
+
+
+Writer = Annotated[User, Depends(get_writer)]
 
 
 async def get_admin(user: CurrentUser) -> User:
@@ -66,4 +83,21 @@ async def get_admin(user: CurrentUser) -> User:
     return user
 
 
+async def get_admin_writer(user: Writer) -> User:
+    return await get_admin(user)
+
+
 Admin = Annotated[User, Depends(get_admin)]
+AdminWriter = Annotated[User, Depends(get_admin_writer)]
+
+
+def limit_by_client(scope: LimitScope) -> Callable[..., Awaitable[None]]:
+    """A dependency that counts the request against ``scope``'s budget for its client address."""
+
+    async def check(
+        request: Request, container: Annotated[Container, Depends(get_container)]
+    ) -> None:
+        client = request.client.host if request.client else "unknown"
+        await container.rate_limiter.check(scope, client)
+
+    return check

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import time
+from collections.abc import Awaitable
 from typing import Annotated, Any
 
 import anyio
@@ -14,6 +16,16 @@ from orderly.core.database import ping
 
 router = APIRouter(prefix="/health", tags=["health"])
 READY_TIMEOUT_SECONDS = 2.0
+
+
+async def _check(probe: Awaitable[object]) -> dict[str, Any]:
+    started = time.perf_counter()
+    try:
+        with anyio.fail_after(READY_TIMEOUT_SECONDS):
+            await probe
+    except Exception as exc:
+        return {"status": "down", "error": type(exc).__name__ or "timeout"}
+    return {"status": "ok", "latency_ms": round((time.perf_counter() - started) * 1000, 1)}
 
 
 @router.get("/live")

@@ -13,6 +13,7 @@ _DESCRIPTIONS = {
     404: "No such resource",
     409: "Conflicts with the current state",
     422: "Invalid input; `errors` names each field",
+    429: "Over the rate limit; see `Retry-After` and `RateLimit-*`",
     503: "A peer (the payment provider) is down; nothing changed, retry after `Retry-After`",
 }
 

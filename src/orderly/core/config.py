@@ -3,11 +3,16 @@
 from __future__ import annotations
 
 from enum import StrEnum
+from ipaddress import IPv4Network, IPv6Network
 
-from pydantic import Field, SecretStr, model_validator
+from pydantic import Field, IPvAnyNetwork, SecretStr, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 DEFAULT_SECRET_KEY = "dev-insecure-secret-key-change-me-0123456789"  # noqa: S105
+
+
+def _loopback() -> list[IPv4Network | IPv6Network]:
+    return [IPv4Network("127.0.0.0/8"), IPv6Network("::1/128")]
 
 
 class Environment(StrEnum):
@@ -48,6 +53,36 @@ class Settings(BaseSettings):
     )
 
     cors_origins: list[str] = Field(default_factory=list)
+    max_body_bytes: int = Field(default=1_048_576, ge=1024, description="larger bodies get 413")
+    shutdown_timeout: float = Field(default=20.0, ge=0, description="graceful drain, seconds")
+    log_json: bool | None = Field(default=None, description="default: JSON in production only")
+    log_level: str = "INFO"
+
+    redis_url: str | None = Field(default=None, description="rate limits shared across processes")
+    redis_key_prefix: str = "orderly"
+    rate_limit_enabled: bool = True
+    rate_limit_login: str = "5/minute"
+    rate_limit_register: str = "5/minute"
+    rate_limit_writes: str = "120/minute"
+
+    metrics_enabled: bool = True
+    metrics_allow: list[IPvAnyNetwork] = Field(
+        default_factory=_loopback,
+        description="client networks that may read /metrics",
+    )
+    prometheus_multiproc_dir: str | None = Field(
+        default=None, validation_alias="PROMETHEUS_MULTIPROC_DIR"
+    )
+
+    sentry_dsn: SecretStr | None = None
+    sentry_traces_sample_rate: float = Field(default=0.0, ge=0, le=1)
+    otel_exporter_otlp_endpoint: str | None = None
+    otel_service_name: str = "orderly"
+
+    api_v1_deprecation: str | None = Field(
+        default=None, description="value of the Deprecation header on /api/v1 (e.g. @1798761600)"
+    )
+    api_v1_sunset: str | None = Field(default=None, description="HTTP date for the Sunset header")
 
     order_max_quantity: int = Field(default=100, ge=1, description="per order line")
     order_max_lines: int = Field(default=50, ge=1)
@@ -79,6 +114,12 @@ class Settings(BaseSettings):
         if self.seed_demo_data is not None:
             return self.seed_demo_data
         return self.environment is Environment.DEVELOPMENT
+
+    @property
+    def logs_as_json(self) -> bool:
+        if self.log_json is not None:
+            return self.log_json
+        return self.environment is Environment.PRODUCTION
 
     @model_validator(mode="after")
     def _production_is_safe(self) -> Settings:

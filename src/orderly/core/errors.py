@@ -57,6 +57,27 @@ class Unavailable(DomainError):
         super().__init__(detail)
         self.retry_after = retry_after
 
+    def headers(self) -> dict[str, str]:
+        return {"Retry-After": str(max(1, round(self.retry_after or 1)))}
+
+
+class TooManyRequests(DomainError):
+    title = "Too many requests"
+
+    def __init__(self, detail: str, *, retry_after: int, limit: int, remaining: int) -> None:
+        super().__init__(detail)
+        self.retry_after = retry_after
+        self.limit = limit
+        self.remaining = remaining
+
+    def headers(self) -> dict[str, str]:
+        return {
+            "Retry-After": str(self.retry_after),
+            "RateLimit-Limit": str(self.limit),
+            "RateLimit-Remaining": str(self.remaining),
+            "RateLimit-Reset": str(self.retry_after),
+        }
+
 
 STATUS_BY_KIND: dict[type[DomainError], int] = {
     Unauthorized: 401,
@@ -64,6 +85,7 @@ STATUS_BY_KIND: dict[type[DomainError], int] = {
     NotFound: 404,
     Conflict: 409,
     Unprocessable: 422,
+    TooManyRequests: 429,
     Unavailable: 503,
 }
 
@@ -113,8 +135,8 @@ async def _domain_error(request: Request, exc: Exception) -> JSONResponse:
     headers: dict[str, str] | None = None
     if status == 401:
         headers = {"WWW-Authenticate": "Bearer"}
-    elif isinstance(exc, Unavailable):
-        headers = {"Retry-After": str(max(1, round(exc.retry_after or 1)))}
+    elif isinstance(exc, Unavailable | TooManyRequests):
+        headers = exc.headers()
     return problem(
         status,
         exc.title,
@@ -162,10 +184,13 @@ async def _http_error(request: Request, exc: Exception) -> JSONResponse:
 
 
 async def _unexpected_error(request: Request, exc: Exception) -> JSONResponse:
+    request_id = getattr(request.state, "request_id", None)
     log.error(
         "unhandled_error",
         method=request.method,
         path=request.url.path,
+        request_id=request_id,
+        user_id=getattr(request.state, "user_id", None),
         error_type=type(exc).__name__,
         exc_info=exc,
     )
@@ -174,6 +199,8 @@ async def _unexpected_error(request: Request, exc: Exception) -> JSONResponse:
         "Internal server error",
         "The server failed to handle this request; it has been logged.",
         instance=request.url.path,
+        request_id=request_id,
+        headers={"X-Request-ID": request_id} if request_id else None,
     )
 
 

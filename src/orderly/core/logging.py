@@ -1,13 +1,34 @@
-"""structlog set-up: readable console in development, JSON lines in production."""
+"""structlog set-up: JSON lines in production, a readable console in development.
+
+The stdlib loggers (uvicorn, SQLAlchemy, Celery, ...) go through the same processors, so
+every line has the same shape and carries the request or task context bound in contextvars.
+Values under sensitive keys are replaced before anything is written.
+"""
 
 from __future__ import annotations
 
 import logging
+import re
 import sys
+from collections.abc import MutableMapping
+from typing import Any
 
 import structlog
 
-from orderly.core.config import Environment, Settings
+from orderly.core.config import Settings
+
+_SENSITIVE = re.compile(
+    r"pass(word)?|secret|token|authorization|cookie|hash|api[_-]?key|dsn", re.IGNORECASE
+)
+REDACTED = "[redacted]"
+
+
+def redact(_: Any, __: str, event: MutableMapping[str, Any]) -> MutableMapping[str, Any]:
+    """Drop the value of any field whose name looks secret (password, token, hash, ...)."""
+    for key in list(event):
+        if key != "event" and _SENSITIVE.search(key):
+            event[key] = REDACTED
+    return event
 
 
 def configure_logging(settings: Settings) -> None:
@@ -16,9 +37,10 @@ def configure_logging(settings: Settings) -> None:
         structlog.stdlib.add_log_level,
         structlog.stdlib.add_logger_name,
         structlog.processors.TimeStamper(fmt="iso", utc=True),
+        redact,
     ]
     renderer: structlog.types.Processor
-    if settings.environment is Environment.PRODUCTION:
+    if settings.logs_as_json:
         shared.append(structlog.processors.format_exc_info)
         renderer = structlog.processors.JSONRenderer()
     else:
@@ -39,7 +61,10 @@ def configure_logging(settings: Settings) -> None:
     )
     root = logging.getLogger()
     root.handlers[:] = [handler]
-    root.setLevel(logging.INFO)
-    for name in ("uvicorn", "uvicorn.error", "uvicorn.access"):
-        logging.getLogger(name).handlers.clear()
-        logging.getLogger(name).propagate = True
+    root.setLevel(settings.log_level.upper())
+    for name in ("uvicorn", "uvicorn.error", "uvicorn.access", "sqlalchemy", "celery"):
+        logger = logging.getLogger(name)
+        logger.handlers.clear()
+        logger.propagate = True
+    # orderly writes its own access line (with route template, user and request id)
+    logging.getLogger("uvicorn.access").disabled = True

@@ -8,6 +8,7 @@ is an answer, not a failure: it is never retried and does not trip the breaker.
 
 from __future__ import annotations
 
+import time
 from dataclasses import dataclass
 from typing import Any
 
@@ -20,6 +21,7 @@ from tenacity import (
     wait_exponential_jitter,
 )
 
+from orderly.core import metrics
 from orderly.integrations.breaker import CircuitBreaker, CircuitOpen
 
 log = structlog.get_logger(__name__)
@@ -104,14 +106,25 @@ class PaymentProvider:
             ),
             reraise=True,
         )
+        started, outcome = time.perf_counter(), "ok"
         try:
             async for attempt in retrying:
                 with attempt:
                     return await self._attempt(path, payload, key)
         except _Transient as exc:
+            outcome = "unavailable"
             raise PaymentUnavailable(f"payment provider unavailable: {exc}") from exc
         except CircuitOpen as exc:
+            outcome = "circuit_open"
             raise PaymentUnavailable(str(exc), retry_after=exc.retry_after) from exc
+        except PaymentError as exc:
+            outcome = type(exc).__name__.removeprefix("Payment").lower()
+            raise
+        finally:
+            operation = path.rsplit("/", 1)[-1]
+            metrics.PAYMENT_LATENCY.labels(operation, outcome).observe(
+                time.perf_counter() - started
+            )
         raise AssertionError("unreachable")  # pragma: no cover
 
     async def _attempt(self, path: str, payload: dict[str, Any], key: str) -> dict[str, Any]:

@@ -5,11 +5,19 @@ from __future__ import annotations
 import uuid
 from typing import Any
 
-from sqlalchemy import ColumnElement, CursorResult, func, or_, select, update
+from sqlalchemy import ColumnElement, CursorResult, and_, func, or_, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from orderly.models import Item, ItemSort
 
+_SORT_COLUMN: dict[ItemSort, Any] = {
+    ItemSort.NAME: Item.name,
+    ItemSort.NAME_DESC: Item.name,
+    ItemSort.PRICE: Item.price_minor,
+    ItemSort.PRICE_DESC: Item.price_minor,
+    ItemSort.CREATED: Item.created_at,
+    ItemSort.CREATED_DESC: Item.created_at,
+}
 _ORDER: dict[ItemSort, Any] = {
     ItemSort.NAME: Item.name.asc(),
     ItemSort.NAME_DESC: Item.name.desc(),
@@ -76,22 +84,59 @@ class ItemRepository:
         in_stock: bool = False,
     ) -> tuple[list[Item], int]:
         """Active items matching every given filter, one page of them and the total."""
-        conditions: list[ColumnElement[bool]] = [Item.is_active.is_(True)]
-        if q:
-            pattern = f"%{_escape_like(q)}%"
-            conditions.append(
-                or_(Item.name.ilike(pattern, escape="\\"), Item.sku.ilike(pattern, escape="\\"))
-            )
-        if min_price is not None:
-            conditions.append(Item.price_minor >= min_price)
-        if max_price is not None:
-            conditions.append(Item.price_minor <= max_price)
-        if in_stock:
-            conditions.append(Item.stock > 0)
+        conditions = _filters(q, min_price, max_price, in_stock)
         page = (
-            select(Item).where(*conditions).order_by(_ORDER[sort], Item.id).limit(limit)
-        ).offset(offset)
+            select(Item)
+            .where(*conditions)
+            .order_by(_ORDER[sort], Item.id)
+            .limit(limit)
+            .offset(offset)
+        )
         items = list(await self._session.scalars(page))
         total_query = select(func.count()).select_from(Item).where(*conditions)
         total = (await self._session.scalar(total_query)) or 0
         return items, total
+
+    async def search_after(
+        self,
+        *,
+        limit: int,
+        sort: ItemSort = ItemSort.NAME,
+        after: tuple[Any, uuid.UUID] | None = None,
+        q: str | None = None,
+        min_price: int | None = None,
+        max_price: int | None = None,
+        in_stock: bool = False,
+    ) -> list[Item]:
+        """Keyset pagination: the ``limit`` items that follow ``after`` (sort value, id)."""
+        conditions = _filters(q, min_price, max_price, in_stock)
+        if after is not None:
+            column = _SORT_COLUMN[sort]
+            value, last_id = after
+            beyond = column < value if sort.value.startswith("-") else column > value
+            conditions.append(or_(beyond, and_(column == value, Item.id > last_id)))
+        page = select(Item).where(*conditions).order_by(_ORDER[sort], Item.id).limit(limit)
+        return list(await self._session.scalars(page))
+
+
+def sort_value(item: Item, sort: ItemSort) -> Any:
+    """The value of ``item`` in the column ``sort`` orders by (for a keyset cursor)."""
+    return getattr(item, _SORT_COLUMN[sort].key)
+
+
+def _filters(
+    q: str | None, min_price: int | None, max_price: int | None, in_stock: bool
+) -> list[ColumnElement[bool]]:
+    conditions: list[ColumnElement[bool]] = [Item.is_active.is_(True)]
+    if q:
+        pattern = f"%{_escape_like(q)}%"
+        conditions.append(
+            or_(Item.name.ilike(pattern, escape="\\"), Item.sku.ilike(pattern, escape="\\"))
+        )
+    if min_price is not None:
+        conditions.append(Item.price_minor >= min_price)
+    if max_price is not None:
+        conditions.append(Item.price_minor <= max_price)
+    if in_stock:
+        conditions.append(Item.stock > 0)
+    return conditions

@@ -3,8 +3,9 @@
 from __future__ import annotations
 
 import uuid
+from datetime import datetime
 
-from sqlalchemy import ColumnElement, func, select
+from sqlalchemy import ColumnElement, and_, func, or_, select
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import selectinload
 
@@ -36,7 +37,7 @@ class OrderRepository:
         )
         return (await self._session.scalars(statement)).one_or_none()
 
-    async def list(
+    async def page(
         self,
         *,
         limit: int,
@@ -62,6 +63,37 @@ class OrderRepository:
             select(func.count()).select_from(Order).where(*conditions)
         )
         return orders, total or 0
+
+    async def page_after(
+        self,
+        *,
+        limit: int,
+        user_id: uuid.UUID | None = None,
+        status: OrderStatus | None = None,
+        after: tuple[datetime, uuid.UUID] | None = None,
+    ) -> list[Order]:
+        """Keyset pagination, newest first: the ``limit`` orders older than ``after``."""
+        conditions: list[ColumnElement[bool]] = []
+        if user_id is not None:
+            conditions.append(Order.user_id == user_id)
+        if status is not None:
+            conditions.append(Order.status == status)
+        if after is not None:
+            created, last_id = after
+            conditions.append(
+                or_(
+                    Order.created_at < created,
+                    and_(Order.created_at == created, Order.id < last_id),
+                )
+            )
+        page = (
+            select(Order)
+            .where(*conditions)
+            .options(selectinload(Order.lines))
+            .order_by(Order.created_at.desc(), Order.id.desc())
+            .limit(limit)
+        )
+        return list(await self._session.scalars(page))
 
     async def get_payment(self, order_id: uuid.UUID) -> Payment | None:
         statement = select(Payment).where(Payment.order_id == order_id)

@@ -18,6 +18,7 @@ PriceMinor = Annotated[StrictInt, Field(ge=0, le=MAX_AMOUNT_MINOR, description="
 Currency = Annotated[
     str, Field(min_length=3, max_length=3, examples=["EUR"]), AfterValidator(validate_currency)
 ]
+PriceBound = Annotated[int, Field(ge=0, le=MAX_AMOUNT_MINOR)]
 Stock = Annotated[StrictInt, Field(ge=0, le=10_000_000)]
 
 
@@ -57,8 +58,8 @@ class ItemRead(BaseModel):
 
 class ItemFilters(Pagination):
     q: Annotated[str, Field(max_length=100, description="matches name or sku")] | None = None
-    min_price: Annotated[int, Field(ge=0, le=MAX_AMOUNT_MINOR)] | None = None
-    max_price: Annotated[int, Field(ge=0, le=MAX_AMOUNT_MINOR)] | None = None
+    min_price: PriceBound | None = None
+    max_price: PriceBound | None = None
     in_stock: bool = False
     sort: ItemSort = ItemSort.NAME
 

@@ -56,6 +56,33 @@ class CatalogService:
                 in_stock=in_stock,
             )
 
+    async def browse(
+        self,
+        *,
+        limit: int,
+        sort: ItemSort = ItemSort.NAME,
+        after: tuple[Any, uuid.UUID] | None = None,
+        q: str | None = None,
+        min_price: int | None = None,
+        max_price: int | None = None,
+        in_stock: bool = False,
+    ) -> list[Item]:
+        """Keyset pages of active items (API v2): the ``limit`` items after ``after``."""
+        if min_price is not None and max_price is not None and min_price > max_price:
+            raise InvalidPriceRange(
+                "min_price must not be greater than max_price", field="min_price"
+            )
+        async with self._uow() as uow:
+            return await uow.items.search_after(
+                limit=limit,
+                sort=sort,
+                after=after,
+                q=q.strip() if q else None,
+                min_price=min_price,
+                max_price=max_price,
+                in_stock=in_stock,
+            )
+
     async def get_item(self, *, item_id: uuid.UUID, include_inactive: bool = False) -> Item:
         async with self._uow() as uow:
             item = await uow.items.get(item_id)

@@ -12,9 +12,11 @@ import json
 import uuid
 from collections.abc import Sequence
 from dataclasses import dataclass
+from datetime import datetime
 
 import structlog
 
+from orderly.core import metrics
 from orderly.core.errors import Conflict, NotFound, Unavailable, Unprocessable
 from orderly.integrations.payments import PaymentDeclined, PaymentProvider, PaymentUnavailable
 from orderly.models import LineRequest, Order, OrderStatus, Payment, PaymentStatus, User
@@ -117,6 +119,7 @@ class OrderService:
             ):
                 return earlier
             raise
+        metrics.ORDERS.labels("placed").inc()
         log.info("order_placed", order_id=str(order.id), total_minor=order.total_minor)
         return PlacedOrder(order, created=True)
 
@@ -196,7 +199,7 @@ class OrderService:
             order = await uow.orders.get(order_id)
         return self._visible(actor, order, order_id)
 
-    async def list(
+    async def list_orders(
         self,
         *,
         actor: User,
@@ -208,7 +211,23 @@ class OrderService:
         """Customers see their own orders; an admin sees all, optionally one user's."""
         owner = user_id if actor.is_admin else actor.id
         async with self._uow() as uow:
-            return await uow.orders.list(limit=limit, offset=offset, user_id=owner, status=status)
+            return await uow.orders.page(limit=limit, offset=offset, user_id=owner, status=status)
+
+    async def browse(
+        self,
+        *,
+        actor: User,
+        limit: int,
+        after: tuple[datetime, uuid.UUID] | None = None,
+        status: OrderStatus | None = None,
+        user_id: uuid.UUID | None = None,
+    ) -> list[Order]:
+        """Keyset pages, newest first (API v2); the same visibility as ``list``."""
+        owner = user_id if actor.is_admin else actor.id
+        async with self._uow() as uow:
+            return await uow.orders.page_after(
+                limit=limit, user_id=owner, status=status, after=after
+            )
 
     @staticmethod
     def _visible(actor: User, order: Order | None, order_id: uuid.UUID) -> Order:
@@ -226,6 +245,7 @@ class OrderService:
                 raise OrderNotFound(f"No order with id {order_id}")
             order.fulfil()
             await uow.commit()
+        metrics.ORDERS.labels("fulfilled").inc()
         return order
 
     async def cancel(self, *, actor: User, order_id: uuid.UUID) -> Order:
@@ -243,6 +263,7 @@ class OrderService:
                     await self._refund(payment)
             await self._release(uow, order)
             await uow.commit()
+        metrics.ORDERS.labels("cancelled").inc()
         log.info("order_cancelled", order_id=str(order.id), refunded=previous is OrderStatus.PAID)
         return order
 
@@ -341,6 +362,7 @@ class OrderService:
                     order.mark_payment_failed()
                     await self._release(uow, order)
             await uow.commit()
+        metrics.ORDERS.labels("paid" if reference is not None else "payment_failed").inc()
         log.info("order_payment_settled", order_id=str(order_id), status=order.status.value)
         return order
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import uuid
 
+from orderly.core import metrics
 from orderly.core.errors import Conflict, Forbidden, NotFound, Unauthorized, Unprocessable
 from orderly.core.security import InvalidToken, PasswordHasher, TokenCodec, TokenPair, TokenType
 from orderly.models import Role, User
@@ -85,7 +86,8 @@ class UserService:
                 await uow.commit()
             except ConstraintViolated as exc:  # a concurrent registration won the race
                 raise EmailTaken("An account with this e-mail already exists") from exc
-            return user
+        metrics.USERS_REGISTERED.inc()
+        return user
 
     async def log_in(self, *, email: str, password: str) -> TokenPair:
         async with self._uow() as uow:

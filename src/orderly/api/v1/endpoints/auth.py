@@ -5,8 +5,9 @@ from typing import Annotated
 from fastapi import APIRouter, Depends, status
 from fastapi.security import OAuth2PasswordRequestForm
 
-from orderly.api.deps import Users
+from orderly.api.deps import Users, limit_by_client
 from orderly.api.problems import problem_responses
+from orderly.core.ratelimit import LimitScope
 from orderly.core.security import TokenPair
 from orderly.schemas.auth import RefreshRequest, RegisterRequest, TokenResponse
 from orderly.schemas.users import UserRead
@@ -25,14 +26,19 @@ def _tokens(pair: TokenPair) -> TokenResponse:
 @router.post(
     "/register",
     status_code=status.HTTP_201_CREATED,
-    responses=problem_responses(409, 422),
+    responses=problem_responses(409, 422, 429),
+    dependencies=[Depends(limit_by_client(LimitScope.REGISTER))],
 )
 async def register(body: RegisterRequest, users: Users) -> UserRead:
     user = await users.register(email=body.email, password=body.password, full_name=body.full_name)
     return UserRead.model_validate(user)
 
 
-@router.post("/token", responses=problem_responses(401, 403, 422))
+@router.post(
+    "/token",
+    responses=problem_responses(401, 403, 422, 429),
+    dependencies=[Depends(limit_by_client(LimitScope.LOGIN))],
+)
 async def token(
     form: Annotated[OAuth2PasswordRequestForm, Depends()], users: Users
 ) -> TokenResponse:

@@ -4,7 +4,7 @@ import uuid
 
 from fastapi import APIRouter, Response, status
 
-from orderly.api.deps import Admin, Catalog
+from orderly.api.deps import AdminWriter, Catalog
 from orderly.api.problems import problem_responses
 from orderly.schemas.common import Page
 from orderly.schemas.items import ItemCreate, ItemFiltersQuery, ItemRead, ItemUpdate
@@ -33,14 +33,18 @@ async def read_item(item_id: uuid.UUID, catalog: Catalog) -> ItemRead:
     status_code=status.HTTP_201_CREATED,
     responses=problem_responses(401, 403, 409, 422),
 )
-async def create_item(body: ItemCreate, _: Admin, catalog: Catalog, response: Response) -> ItemRead:
+async def create_item(
+    body: ItemCreate, _: AdminWriter, catalog: Catalog, response: Response
+) -> ItemRead:
     item = await catalog.create_item(**body.model_dump())
     response.headers["Location"] = f"/api/v1/items/{item.id}"
     return ItemRead.model_validate(item)
 
 
 @router.patch("/{item_id}", responses=problem_responses(401, 403, 404, 409, 422))
-async def update_item(item_id: uuid.UUID, body: ItemUpdate, _: Admin, catalog: Catalog) -> ItemRead:
+async def update_item(
+    item_id: uuid.UUID, body: ItemUpdate, _: AdminWriter, catalog: Catalog
+) -> ItemRead:
     changes = body.model_dump(exclude_unset=True)
     return ItemRead.model_validate(await catalog.update_item(item_id=item_id, changes=changes))
 
@@ -50,6 +54,6 @@ async def update_item(item_id: uuid.UUID, body: ItemUpdate, _: Admin, catalog: C
     status_code=status.HTTP_204_NO_CONTENT,
     responses=problem_responses(401, 403, 404, 422),
 )
-async def delete_item(item_id: uuid.UUID, _: Admin, catalog: Catalog) -> None:
+async def delete_item(item_id: uuid.UUID, _: AdminWriter, catalog: Catalog) -> None:
     """Soft delete: the item leaves the public catalog but stays for existing orders."""
     await catalog.delete_item(item_id=item_id)

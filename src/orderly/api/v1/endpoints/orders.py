@@ -5,11 +5,12 @@ from typing import Annotated
 
 from fastapi import APIRouter, Body, Header, Response, status
 
-from orderly.api.deps import Admin, CurrentUser, Orders
+from orderly.api.deps import AdminWriter, CurrentUser, Orders, Writer
 from orderly.api.problems import problem_responses
+from orderly.models import Order, User
 from orderly.schemas.common import Page
 from orderly.schemas.orders import OrderCreate, OrderFiltersQuery, OrderPay, OrderRead
-from orderly.services.orders import NewLine
+from orderly.services.orders import NewLine, OrderService
 
 router = APIRouter(prefix="/orders", tags=["orders"])
 
@@ -25,6 +26,29 @@ IdempotencyKey = Annotated[
 ]
 
 
+async def place_and_describe(
+    body: OrderCreate,
+    *,
+    user: User,
+    orders: OrderService,
+    response: Response,
+    key: str | None,
+    version: str,
+) -> Order:
+    """Place the order; 201 with its Location, or 200 when an idempotency key replays it."""
+    placed = await orders.place(
+        user_id=user.id,
+        lines=[NewLine(item_id=line.item_id, quantity=line.quantity) for line in body.lines],
+        idempotency_key=key,
+        payment_method=body.payment_method,
+    )
+    response.headers["Location"] = f"/api/{version}/orders/{placed.order.id}"
+    if not placed.created:
+        response.status_code = status.HTTP_200_OK
+        response.headers["Idempotent-Replayed"] = "true"
+    return placed.order
+
+
 @router.post(
     "",
     status_code=status.HTTP_201_CREATED,
@@ -35,29 +59,22 @@ IdempotencyKey = Annotated[
 )
 async def place_order(
     body: OrderCreate,
-    user: CurrentUser,
+    user: Writer,
     orders: Orders,
     response: Response,
     idempotency_key: IdempotencyKey = None,
 ) -> OrderRead:
-    placed = await orders.place(
-        user_id=user.id,
-        lines=[NewLine(item_id=line.item_id, quantity=line.quantity) for line in body.lines],
-        idempotency_key=idempotency_key,
-        payment_method=body.payment_method,
+    order = await place_and_describe(
+        body, user=user, orders=orders, response=response, key=idempotency_key, version="v1"
     )
-    response.headers["Location"] = f"/api/v1/orders/{placed.order.id}"
-    if not placed.created:
-        response.status_code = status.HTTP_200_OK
-        response.headers["Idempotent-Replayed"] = "true"
-    return OrderRead.model_validate(placed.order)
+    return OrderRead.model_validate(order)
 
 
 @router.get("", responses=problem_responses(401, 422))
 async def list_orders(
     filters: OrderFiltersQuery, user: CurrentUser, orders: Orders
 ) -> Page[OrderRead]:
-    found, total = await orders.list(
+    found, total = await orders.list_orders(
         actor=user,
         limit=filters.limit,
         offset=filters.offset,
@@ -80,7 +97,7 @@ async def read_order(order_id: uuid.UUID, user: CurrentUser, orders: Orders) -> 
 @router.post("/{order_id}/pay", responses=problem_responses(401, 404, 409, 422, 503))
 async def pay_order(
     order_id: uuid.UUID,
-    user: CurrentUser,
+    user: Writer,
     orders: Orders,
     body: Annotated[OrderPay | None, Body()] = None,
 ) -> OrderRead:
@@ -91,10 +108,10 @@ async def pay_order(
 
 
 @router.post("/{order_id}/cancel", responses=problem_responses(401, 404, 409, 422, 503))
-async def cancel_order(order_id: uuid.UUID, user: CurrentUser, orders: Orders) -> OrderRead:
+async def cancel_order(order_id: uuid.UUID, user: Writer, orders: Orders) -> OrderRead:
     return OrderRead.model_validate(await orders.cancel(actor=user, order_id=order_id))
 
 
 @router.post("/{order_id}/fulfil", responses=problem_responses(401, 403, 404, 409, 422))
-async def fulfil_order(order_id: uuid.UUID, _: Admin, orders: Orders) -> OrderRead:
+async def fulfil_order(order_id: uuid.UUID, _: AdminWriter, orders: Orders) -> OrderRead:
     return OrderRead.model_validate(await orders.fulfil(order_id=order_id))

@@ -4,7 +4,7 @@ import uuid
 
 from fastapi import APIRouter
 
-from orderly.api.deps import Admin, CurrentUser, Users
+from orderly.api.deps import Admin, AdminWriter, CurrentUser, Users, Writer
 from orderly.api.problems import problem_responses
 from orderly.schemas.common import Page, PaginationQuery
 from orderly.schemas.users import UserAccessUpdate, UserProfileUpdate, UserRead
@@ -18,7 +18,7 @@ async def read_me(user: CurrentUser) -> UserRead:
 
 
 @router.patch("/me", responses=problem_responses(401, 422))
-async def update_me(body: UserProfileUpdate, user: CurrentUser, users: Users) -> UserRead:
+async def update_me(body: UserProfileUpdate, user: Writer, users: Users) -> UserRead:
     updated = await users.update_profile(
         user_id=user.id,
         full_name=body.full_name,
@@ -46,7 +46,7 @@ async def read_user(user_id: uuid.UUID, _: Admin, users: Users) -> UserRead:
 
 @router.patch("/{user_id}", responses=problem_responses(401, 403, 404, 409, 422))
 async def update_user(
-    user_id: uuid.UUID, body: UserAccessUpdate, admin: Admin, users: Users
+    user_id: uuid.UUID, body: UserAccessUpdate, admin: AdminWriter, users: Users
 ) -> UserRead:
     updated = await users.change_access(
         actor=admin, user_id=user_id, role=body.role, is_active=body.is_active

@@ -1,0 +1,98 @@
+"""API v2: items and orders with money as decimal strings and cursor pagination."""
+
+from __future__ import annotations
+
+import uuid
+from datetime import datetime
+
+from fastapi import APIRouter, Request, Response, status
+
+from orderly.api.deps import Catalog, CurrentUser, Orders, Writer
+from orderly.api.problems import problem_responses
+from orderly.api.v1.endpoints.orders import IdempotencyKey, place_and_describe
+from orderly.api.v2 import cursor
+from orderly.repositories.items import sort_value
+from orderly.schemas.orders import OrderCreate
+from orderly.schemas.v2 import (
+    CursorPage,
+    ItemBrowseQuery,
+    ItemReadV2,
+    OrderBrowseQuery,
+    OrderReadV2,
+)
+
+router = APIRouter(prefix="/api/v2")
+
+
+@router.get("/items", tags=["items v2"], responses=problem_responses(422))
+async def browse_items(
+    request: Request, query: ItemBrowseQuery, catalog: Catalog
+) -> CursorPage[ItemReadV2]:
+    kind = f"items:{query.sort.value}"
+    expect = datetime if query.sort.value.endswith("created") else (str, int)
+    after = cursor.decode(query.cursor, kind, expect) if query.cursor else None
+    found = await catalog.browse(
+        limit=query.limit + 1,
+        sort=query.sort,
+        after=after,
+        q=query.q,
+        min_price=query.min_price,
+        max_price=query.max_price,
+        in_stock=query.in_stock,
+    )
+    page, more = found[: query.limit], len(found) > query.limit
+    following = None
+    if more:
+        last = page[-1]
+        token = cursor.encode(kind, sort_value(last, query.sort), last.id)
+        following = cursor.next_link(request.url, token)
+    return CursorPage[ItemReadV2](items=[ItemReadV2.of(i) for i in page], next=following)
+
+
+@router.get("/items/{item_id}", tags=["items v2"], responses=problem_responses(404, 422))
+async def read_item(item_id: uuid.UUID, catalog: Catalog) -> ItemReadV2:
+    return ItemReadV2.of(await catalog.get_item(item_id=item_id))
+
+
+@router.get("/orders", tags=["orders v2"], responses=problem_responses(401, 422))
+async def browse_orders(
+    request: Request, query: OrderBrowseQuery, user: CurrentUser, orders: Orders
+) -> CursorPage[OrderReadV2]:
+    after = cursor.decode(query.cursor, "orders", datetime) if query.cursor else None
+    found = await orders.browse(
+        actor=user,
+        limit=query.limit + 1,
+        after=after,
+        status=query.status,
+        user_id=query.user_id,
+    )
+    page, more = found[: query.limit], len(found) > query.limit
+    following = None
+    if more:
+        last = page[-1]
+        following = cursor.next_link(request.url, cursor.encode("orders", last.created_at, last.id))
+    return CursorPage[OrderReadV2](items=[OrderReadV2.of(o) for o in page], next=following)
+
+
+@router.get("/orders/{order_id}", tags=["orders v2"], responses=problem_responses(401, 404, 422))
+async def read_order(order_id: uuid.UUID, user: CurrentUser, orders: Orders) -> OrderReadV2:
+    return OrderReadV2.of(await orders.get(actor=user, order_id=order_id))
+
+
+@router.post(
+    "/orders",
+    tags=["orders v2"],
+    status_code=status.HTTP_201_CREATED,
+    responses=problem_responses(401, 409, 422, 429),
+)
+async def place_order(
+    body: OrderCreate,
+    user: Writer,
+    orders: Orders,
+    response: Response,
+    idempotency_key: IdempotencyKey = None,
+) -> OrderReadV2:
+    order = await place_and_describe(
+        body, user=user, orders=orders, response=response, key=idempotency_key, version="v2"
+    )
+    return OrderReadV2.of(order)

@@ -1,0 +1,62 @@
+"""Prometheus metrics: HTTP traffic, the database pool, and the business events of the shop.
+
+Metric objects follow prometheus_client's idiom and live at module level in its default
+registry; they hold numbers only. With several worker processes, set
+``PROMETHEUS_MULTIPROC_DIR`` to an empty directory shared by the workers (``orderly serve
+--workers N`` does this itself) and every worker's numbers are summed on each scrape.
+"""
+
+from __future__ import annotations
+
+from prometheus_client import (
+    CONTENT_TYPE_LATEST,
+    CollectorRegistry,
+    Counter,
+    Gauge,
+    Histogram,
+    generate_latest,
+    multiprocess,
+)
+
+from orderly.core.config import Settings
+
+HTTP_REQUESTS = Counter(
+    "orderly_http_requests_total", "HTTP requests answered", ["method", "route", "status"]
+)
+HTTP_LATENCY = Histogram(
+    "orderly_http_request_duration_seconds",
+    "Time to answer an HTTP request",
+    ["method", "route"],
+    buckets=(0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10),
+)
+HTTP_IN_FLIGHT = Gauge(
+    "orderly_http_requests_in_flight", "HTTP requests being handled", multiprocess_mode="livesum"
+)
+DB_POOL_IN_USE = Gauge(
+    "orderly_db_pool_connections_in_use",
+    "Database connections checked out of the pool",
+    multiprocess_mode="livesum",
+)
+USERS_REGISTERED = Counter("orderly_users_registered_total", "Accounts created")
+ORDERS = Counter("orderly_orders_total", "Orders by what happened to them", ["event"])
+PAYMENT_LATENCY = Histogram(
+    "orderly_payment_provider_duration_seconds",
+    "Time for one call to the payment provider, retries included",
+    ["operation", "outcome"],
+)
+BREAKER_STATE = Gauge(
+    "orderly_circuit_breaker_state",
+    "0 closed, 1 half-open, 2 open",
+    ["peer"],
+    multiprocess_mode="max",
+)
+RATE_LIMITED = Counter("orderly_rate_limited_total", "Requests refused with 429", ["scope"])
+
+
+def render(settings: Settings) -> tuple[bytes, str]:
+    """The exposition text: this process's registry, or all workers' in multiprocess mode."""
+    if settings.prometheus_multiproc_dir:
+        registry = CollectorRegistry()
+        multiprocess.MultiProcessCollector(registry)  # type: ignore[no-untyped-call]
+        return generate_latest(registry), CONTENT_TYPE_LATEST
+    return generate_latest(), CONTENT_TYPE_LATEST

@@ -1,0 +1,60 @@
+"""Off by default, on by settings: Sentry error reporting and OpenTelemetry tracing."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import sentry_sdk
+from fastapi import FastAPI
+from opentelemetry.exporter.otlp.proto.http.trace_exporter import OTLPSpanExporter
+from opentelemetry.instrumentation.fastapi import FastAPIInstrumentor
+from opentelemetry.instrumentation.httpx import HTTPXClientInstrumentor
+from opentelemetry.instrumentation.sqlalchemy import SQLAlchemyInstrumentor
+from opentelemetry.sdk.resources import Resource
+from opentelemetry.sdk.trace import TracerProvider
+from opentelemetry.sdk.trace.export import BatchSpanProcessor, SpanExporter
+from sqlalchemy.ext.asyncio import AsyncEngine
+
+from orderly import __version__
+from orderly.core.config import Settings
+
+
+def configure_sentry(settings: Settings, *, transport: Any = None) -> bool:
+    """Initialise Sentry when ``ORDERLY_SENTRY_DSN`` is set (FastAPI integration is automatic)."""
+    if settings.sentry_dsn is None:
+        return False
+    sentry_sdk.init(
+        dsn=settings.sentry_dsn.get_secret_value(),
+        environment=settings.environment.value,
+        release=f"orderly@{__version__}",
+        traces_sample_rate=settings.sentry_traces_sample_rate,
+        send_default_pii=False,
+        transport=transport,
+    )
+    return True
+
+
+def tracer_provider(
+    settings: Settings, exporter: SpanExporter | None = None
+) -> TracerProvider | None:
+    """A provider exporting to ``ORDERLY_OTEL_EXPORTER_OTLP_ENDPOINT`` (or the given exporter)."""
+    if exporter is None:
+        if not settings.otel_exporter_otlp_endpoint:
+            return None
+        exporter = OTLPSpanExporter(endpoint=settings.otel_exporter_otlp_endpoint)
+    provider = TracerProvider(
+        resource=Resource.create({"service.name": settings.otel_service_name})
+    )
+    provider.add_span_processor(BatchSpanProcessor(exporter))
+    return provider
+
+
+def instrument_app(app: FastAPI, provider: TracerProvider) -> None:
+    FastAPIInstrumentor.instrument_app(
+        app, tracer_provider=provider, excluded_urls="/health/.*,/metrics"
+    )
+
+
+def instrument_clients(provider: TracerProvider, engine: AsyncEngine) -> None:
+    SQLAlchemyInstrumentor().instrument(engine=engine.sync_engine, tracer_provider=provider)
+    HTTPXClientInstrumentor().instrument(tracer_provider=provider)
