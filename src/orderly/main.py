@@ -77,6 +77,7 @@ def create_app(
     app.include_router(v2_router)
     if tracing is not None:
         instrument_app(app, tracing)
+        app.state.tracer_provider = tracing
     if middleware:
         # Added innermost first: the request passes them in the reverse order.
         app.add_middleware(BodySizeLimitMiddleware, max_bytes=settings.max_body_bytes)

@@ -28,7 +28,8 @@ def _sqlite_pragmas(dbapi_connection: DBAPIConnection, _record: ConnectionPoolEn
 
 def create_engine(settings: Settings) -> AsyncEngine:
     """One engine per process; SQLite gets WAL and foreign keys, PostgreSQL a tuned pool."""
-    options: dict[str, Any] = {"echo": settings.database_echo}
+    # hide_parameters: bound values (hashes, tokens) never reach logs or error messages
+    options: dict[str, Any] = {"echo": settings.database_echo, "hide_parameters": True}
     if settings.is_sqlite:
         engine = create_async_engine(settings.database_url, **options)
         event.listen(engine.sync_engine, "connect", _sqlite_pragmas)

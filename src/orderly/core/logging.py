@@ -66,5 +66,8 @@ def configure_logging(settings: Settings) -> None:
         logger = logging.getLogger(name)
         logger.handlers.clear()
         logger.propagate = True
+    # Driver debug lines carry bound parameters (password hashes, tokens): never below INFO.
+    for name in ("aiosqlite", "asyncpg"):
+        logging.getLogger(name).setLevel(max(logging.INFO, root.level))
     # orderly writes its own access line (with route template, user and request id)
     logging.getLogger("uvicorn.access").disabled = True

@@ -47,6 +47,19 @@ async def send_problem(
     await send({"type": "http.response.body", "body": body})
 
 
+def route_template(scope: Scope) -> str:
+    """The matched route's path template (``/api/v1/items/{item_id}``), never the raw path,
+    so metrics keep a bounded number of labels. FastAPI >= 0.160 includes routers lazily and
+    keeps the full template in ``effective_route_context``; older ones in ``route``."""
+    fastapi_state = scope.get("fastapi")
+    effective = fastapi_state.get("effective_route_context") if fastapi_state else None
+    for holder in (effective, scope.get("route")):
+        path = getattr(holder, "path_format", None) or getattr(holder, "path", None)
+        if isinstance(path, str):
+            return path
+    return "unmatched"
+
+
 class RequestContextMiddleware:
     """Request id (accepted from ``X-Request-ID`` when sane), one access-log line per request,
     ``Server-Timing``, and the HTTP metrics, labelled by route template rather than raw path."""
@@ -84,8 +97,7 @@ class RequestContextMiddleware:
         finally:
             metrics.HTTP_IN_FLIGHT.dec()
             duration = time.perf_counter() - started
-            route = scope.get("route")
-            template = getattr(route, "path", None) or "unmatched"
+            template = route_template(scope)
             method = scope["method"]
             metrics.HTTP_REQUESTS.labels(method, template, str(status)).inc()
             metrics.HTTP_LATENCY.labels(method, template).observe(duration)
@@ -119,31 +131,30 @@ class BodySizeLimitMiddleware:
             await self._refuse(send)
             return
         received = 0
-        started = False
-
-        class TooLarge(Exception):
-            pass
+        started = refused = False
 
         async def limited_receive() -> Message:
-            nonlocal received
+            nonlocal received, refused
             message = await receive()
             if message["type"] == "http.request":
                 received += len(message.get("body", b""))
-                if received > self.max_bytes:
-                    raise TooLarge
+                if received > self.max_bytes and not refused:
+                    refused = True
+                    if not started:
+                        await self._refuse(send)
+                    # The app sees a client that went away and stops reading.
+                    return {"type": "http.disconnect"}
             return message
 
         async def tracking_send(message: Message) -> None:
             nonlocal started
+            if refused:
+                return  # the 413 has been sent; whatever the app answers is dropped
             if message["type"] == "http.response.start":
                 started = True
             await send(message)
 
-        try:
-            await self.app(scope, limited_receive, tracking_send)
-        except TooLarge:
-            if not started:
-                await self._refuse(send)
+        await self.app(scope, limited_receive, tracking_send)
 
     async def _refuse(self, send: Send) -> None:
         await send_problem(

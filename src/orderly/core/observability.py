@@ -28,7 +28,6 @@ def configure_sentry(settings: Settings, *, transport: Any = None) -> bool:
         environment=settings.environment.value,
         release=f"orderly@{__version__}",
         traces_sample_rate=settings.sentry_traces_sample_rate,
-        send_default_pii=False,
         transport=transport,
     )
     return True
@@ -56,5 +55,9 @@ def instrument_app(app: FastAPI, provider: TracerProvider) -> None:
 
 
 def instrument_clients(provider: TracerProvider, engine: AsyncEngine) -> None:
-    SQLAlchemyInstrumentor().instrument(engine=engine.sync_engine, tracer_provider=provider)
+    # The instrumentation declares "sqlalchemy < 2.1" but works with 2.1's unchanged event API;
+    # without skip_dep_check it silently instruments nothing (the tracing test catches that).
+    SQLAlchemyInstrumentor().instrument(
+        engine=engine.sync_engine, tracer_provider=provider, skip_dep_check=True
+    )
     HTTPXClientInstrumentor().instrument(tracer_provider=provider)
