@@ -12,6 +12,7 @@ class ServiceSettings(BaseSettings):
 
     # An existing database on the server; each run creates and drops its own next to it.
     postgres_url: str = "postgresql+asyncpg://postgres@127.0.0.1:5432/test"
+    redis_url: str = "redis://127.0.0.1:6379/0"
     connect_timeout: float = 3.0
 
 

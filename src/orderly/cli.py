@@ -23,6 +23,8 @@ T = TypeVar("T")
 
 
 def _with_container(settings: Settings, work: Callable[[Container], Awaitable[T]]) -> T:
+    """Run one piece of work with a fresh container; a domain error ends the command cleanly."""
+
     async def run() -> T:
         container = Container.build(settings)
         try:
@@ -30,7 +32,12 @@ def _with_container(settings: Settings, work: Callable[[Container], Awaitable[T]
         finally:
             await container.close()
 
-    return asyncio.run(run())
+    try:
+        return asyncio.run(run())
+    except DomainError as exc:
+        where = f" ({exc.field})" if exc.field else ""
+        typer.secho(f"error: {exc.detail}{where}", fg=typer.colors.RED, err=True)
+        raise typer.Exit(code=1) from exc
 
 
 def _report_seed(result: SeedResult | None) -> None:
@@ -73,11 +80,7 @@ def create_admin(
             email=email, password=password, full_name=full_name, role=Role.ADMIN
         )
 
-    try:
-        _with_container(Settings(), create)
-    except DomainError as exc:
-        typer.secho(f"error: {exc.detail}", fg=typer.colors.RED, err=True)
-        raise typer.Exit(code=1) from exc
+    _with_container(Settings(), create)
     typer.echo(f"Created administrator {email}")
 
 

@@ -36,6 +36,8 @@ def test_fresh_start_migrates_seeds_and_serves(workdir: Path) -> None:
         server.wait_ready()
         with httpx.Client(base_url=server.base, timeout=10) as http:
             assert "swagger-ui" in http.get("/docs").text
+            traced = http.get("/api/v1/items", headers={"X-Request-ID": "abc123"})
+            assert traced.headers["x-request-id"] == "abc123"
             assert http.get("/redoc").status_code == 200
             items = http.get("/api/v1/items", params={"limit": 100}).json()
             assert len(items["items"]) >= 50
@@ -56,6 +58,9 @@ def test_fresh_start_migrates_seeds_and_serves(workdir: Path) -> None:
     finally:
         server.stop()
     first_log = server.log.read_text()
+    access = [line for line in first_log.splitlines() if "abc123" in line]
+    assert access, first_log
+    assert "route=/api/v1/items" in access[0].replace("\x1b", "")
     assert "admin password (shown once)" in first_log
     assert "boss@example.com" in first_log
     assert (workdir / "orderly.db").exists()

@@ -4,7 +4,7 @@ none of it depends on the database)."""
 from __future__ import annotations
 
 import logging
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import AsyncIterator
 from typing import Any
 
 import httpx
@@ -105,18 +105,20 @@ async def test_security_headers(client: httpx.AsyncClient) -> None:
 async def test_hsts_in_production(settings: Settings) -> None:
     production = settings.model_copy(update={"environment": Environment.PRODUCTION})
     app = create_app(production)
-    async with app.router.lifespan_context(app), httpx.AsyncClient(
-        transport=httpx.ASGITransport(app=app), base_url="http://t"
-    ) as http:
+    async with (
+        app.router.lifespan_context(app),
+        httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://t") as http,
+    ):
         response = await http.get("/health/live")
     assert response.headers["strict-transport-security"] == "max-age=31536000"
 
 
 async def test_cors_from_settings(settings: Settings) -> None:
     app = create_app(settings.model_copy(update={"cors_origins": ["https://shop.example"]}))
-    async with app.router.lifespan_context(app), httpx.AsyncClient(
-        transport=httpx.ASGITransport(app=app), base_url="http://t"
-    ) as http:
+    async with (
+        app.router.lifespan_context(app),
+        httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://t") as http,
+    ):
         preflight = {"Access-Control-Request-Method": "POST"}
         allowed = await http.options(
             "/api/v1/orders", headers={"Origin": "https://shop.example", **preflight}
@@ -201,12 +203,11 @@ async def test_unreachable_redis_fails_open_for_limits_and_closes_readiness(
     settings: Settings,
 ) -> None:
     app = create_app(settings.model_copy(update={"redis_url": "redis://127.0.0.1:1/0"}))
-    async with app.router.lifespan_context(app), httpx.AsyncClient(
-        transport=httpx.ASGITransport(app=app), base_url="http://t"
-    ) as http:
-        login = await http.post(
-            "/api/v1/auth/token", data={"username": "a@b.co", "password": "x"}
-        )
+    async with (
+        app.router.lifespan_context(app),
+        httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://t") as http,
+    ):
+        login = await http.post("/api/v1/auth/token", data={"username": "a@b.co", "password": "x"})
         ready = await http.get("/health/ready")
     assert login.status_code == 401  # limiter store down: let through, never a 500
     assert ready.status_code == 503
@@ -271,8 +272,8 @@ async def test_sentry_captures_an_unexpected_error(settings: Settings) -> None:
 
 
 @pytest.fixture
-def spans() -> Iterator[InMemorySpanExporter]:
-    yield InMemorySpanExporter()
+def spans() -> InMemorySpanExporter:
+    return InMemorySpanExporter()
 
 
 async def test_tracing_records_the_request_and_its_queries(
