@@ -10,7 +10,7 @@ export UV_PROJECT_ENVIRONMENT := $(VENV)
 export UV_PYTHON_DOWNLOADS := never
 export UV_COMPILE_BYTECODE := 1
 
-.PHONY: install run test test-all lint fmt typecheck migrate clean
+.PHONY: install run test test-all lint fmt typecheck migrate bench clean
 
 $(UV):
 	$(PYTHON) -m venv .tools
@@ -44,6 +44,9 @@ test: lint typecheck
 
 test-all: lint typecheck
 	$(BIN)/pytest
+
+bench: install
+	$(BIN)/python bench/middleware.py
 
 clean:
 	rm -rf $(VENV) .tools .pytest_cache .mypy_cache .ruff_cache
