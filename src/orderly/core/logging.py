@@ -45,7 +45,9 @@ def configure_logging(settings: Settings) -> None:
         renderer = structlog.processors.JSONRenderer()
     else:
         # plain tracebacks: rich ones print local variables, which may hold secrets
-        renderer = structlog.dev.ConsoleRenderer(exception_formatter=structlog.dev.plain_traceback)
+        renderer = structlog.dev.ConsoleRenderer(
+            colors=sys.stderr.isatty(), exception_formatter=structlog.dev.plain_traceback
+        )
     structlog.configure(
         processors=[*shared, structlog.stdlib.ProcessorFormatter.wrap_for_formatter],
         logger_factory=structlog.stdlib.LoggerFactory(),
