@@ -16,7 +16,8 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from orderly.core.errors import Conflict
-from orderly.models import Item, ItemSort, Order, OrderStatus, Payment, User
+from orderly.events.types import Event
+from orderly.models import Item, ItemSort, Order, OrderStatus, OutboxMessage, Payment, User
 from orderly.repositories.items import ItemRepository
 from orderly.repositories.orders import OrderRepository
 from orderly.repositories.users import UserRepository
@@ -101,6 +102,7 @@ class UnitOfWork(Protocol):
         exc: BaseException | None,
         tb: TracebackType | None,
     ) -> None: ...
+    def emit(self, event: Event) -> None: ...
     async def commit(self) -> None: ...
     async def rollback(self) -> None: ...
 
@@ -124,6 +126,7 @@ class SqlUnitOfWork:
     def __init__(self, session_factory: async_sessionmaker[AsyncSession]) -> None:
         self._session_factory = session_factory
         self._session: AsyncSession | None = None
+        self._events: list[Event] = []
 
     async def __aenter__(self) -> Self:
         self._session = self._session_factory()
@@ -138,6 +141,7 @@ class SqlUnitOfWork:
         exc: BaseException | None,
         tb: TracebackType | None,
     ) -> None:
+        self._events.clear()
         session, self._session = self._session, None
         if session is not None:
             # Closing ends the transaction: whatever was not committed is rolled back, and
@@ -150,7 +154,23 @@ class SqlUnitOfWork:
             raise RuntimeError("the unit of work is not active; use `async with`")
         return self._session
 
+    def emit(self, event: Event) -> None:
+        """Record an event; it reaches the outbox only if this unit of work commits."""
+        self._events.append(event)
+
     async def commit(self) -> None:
+        for event in self._events:
+            self.session.add(
+                OutboxMessage(
+                    id=event.event_id,
+                    event_type=event.name,
+                    payload=event.to_payload(),
+                    created_at=event.occurred_at,
+                    available_at=event.occurred_at,
+                    attempts=0,
+                )
+            )
+        self._events.clear()
         try:
             await self.session.commit()
         except IntegrityError as exc:

@@ -6,6 +6,7 @@ import uuid
 from types import TracebackType
 from typing import Self
 
+from orderly.events.types import Event
 from orderly.models import Item, ItemSort, Order, OrderStatus, Payment, User
 from orderly.unit_of_work import ConstraintViolated
 
@@ -127,6 +128,11 @@ class FakeUnitOfWork:
         self.orders = FakeOrders()
         self.commits = 0
         self.fail_next_commit = False
+        self.pending: list[Event] = []
+        self.events: list[Event] = []  # what a real unit of work would write to the outbox
+
+    def emit(self, event: Event) -> None:
+        self.pending.append(event)
 
     def __call__(self) -> Self:
         return self
@@ -140,13 +146,16 @@ class FakeUnitOfWork:
         exc: BaseException | None,
         tb: TracebackType | None,
     ) -> None:
-        return None
+        self.pending.clear()  # not committed: the events are gone with the change
 
     async def commit(self) -> None:
         if self.fail_next_commit:
             self.fail_next_commit = False
+            self.pending.clear()
             raise ConstraintViolated("unique constraint")
         self.commits += 1
+        self.events += self.pending
+        self.pending.clear()
 
     async def rollback(self) -> None:
         return None

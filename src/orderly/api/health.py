@@ -23,7 +23,7 @@ async def _check(probe: Awaitable[object]) -> dict[str, Any]:
     try:
         with anyio.fail_after(READY_TIMEOUT_SECONDS):
             await probe
-    except Exception as exc:
+    except Exception as exc:  # noqa: BLE001 - any failure means "not ready"
         return {"status": "down", "error": type(exc).__name__ or "timeout"}
     return {"status": "ok", "latency_ms": round((time.perf_counter() - started) * 1000, 1)}
 

@@ -84,6 +84,33 @@ class Settings(BaseSettings):
     )
     api_v1_sunset: str | None = Field(default=None, description="HTTP date for the Sunset header")
 
+    order_payment_timeout: int = Field(
+        default=1800, ge=60, description="seconds before an unpaid order expires"
+    )
+
+    broker_url: str | None = Field(
+        default=None, description="redis:// or amqp://; unset: the in-process job runner"
+    )
+    broker_visibility_timeout: int = Field(
+        default=3600, ge=10, description="Redis: seconds before an unacknowledged task returns"
+    )
+    task_soft_time_limit: int = Field(default=120, ge=1)
+    task_time_limit: int = Field(default=150, ge=1)
+    task_max_retries: int = Field(default=8, ge=0)
+    task_retry_backoff_max: int = Field(default=300, ge=1)
+    relay_interval: float = Field(default=0.5, gt=0, description="seconds between outbox polls")
+    relay_batch_size: int = Field(default=100, ge=1)
+
+    smtp_host: str | None = None
+    smtp_port: int = 587
+    smtp_username: str | None = None
+    smtp_password: SecretStr | None = None
+    smtp_starttls: bool = True
+    smtp_timeout: float = 10.0
+    mail_from: str = "orderly <shop@example.com>"
+    mail_dir: str = "./var/mail"
+    public_url: str = Field(default="http://127.0.0.1:8000", description="links in e-mails")
+
     order_max_quantity: int = Field(default=100, ge=1, description="per order line")
     order_max_lines: int = Field(default=50, ge=1)
 

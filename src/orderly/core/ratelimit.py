@@ -63,7 +63,7 @@ class RateLimiter:
             if allowed:
                 return
             stats = await self._limiter.get_window_stats(rule, scope.value, key)
-        except Exception as exc:
+        except Exception as exc:  # noqa: BLE001 - the store is down: fail open
             log.warning("rate_limit_store_unavailable", error=type(exc).__name__)
             return
         metrics.RATE_LIMITED.labels(scope.value).inc()

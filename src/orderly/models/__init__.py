@@ -3,7 +3,9 @@
 from orderly.models.base import Base
 from orderly.models.item import Item, ItemSort
 from orderly.models.order import LineRequest, Order, OrderLine, OrderStatus
+from orderly.models.outbox import OutboxMessage, ProcessedEvent
 from orderly.models.payment import Payment, PaymentStatus
+from orderly.models.report import ReportStatus, SalesReport
 from orderly.models.user import Role, User
 
 __all__ = [
@@ -14,8 +16,12 @@ __all__ = [
     "Order",
     "OrderLine",
     "OrderStatus",
+    "OutboxMessage",
     "Payment",
     "PaymentStatus",
+    "ProcessedEvent",
+    "ReportStatus",
     "Role",
+    "SalesReport",
     "User",
 ]

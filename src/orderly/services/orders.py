@@ -18,6 +18,13 @@ import structlog
 
 from orderly.core import metrics
 from orderly.core.errors import Conflict, NotFound, Unavailable, Unprocessable
+from orderly.events.types import (
+    OrderCancelled,
+    OrderFulfilled,
+    OrderPaid,
+    OrderPaymentFailed,
+    OrderPlaced,
+)
 from orderly.integrations.payments import PaymentDeclined, PaymentProvider, PaymentUnavailable
 from orderly.models import LineRequest, Order, OrderStatus, Payment, PaymentStatus, User
 from orderly.unit_of_work import ConstraintViolated, UnitOfWork, UnitOfWorkFactory
@@ -179,6 +186,7 @@ class OrderService:
                     field=f"lines.{index}.quantity",
                 )
         uow.orders.add(order)
+        uow.emit(OrderPlaced(order_id=order.id, user_id=user_id))
         return order
 
     async def _replay(self, user_id: uuid.UUID, key: str, digest: str) -> PlacedOrder | None:
@@ -244,6 +252,7 @@ class OrderService:
             if order is None:
                 raise OrderNotFound(f"No order with id {order_id}")
             order.fulfil()
+            uow.emit(OrderFulfilled(order_id=order.id, user_id=order.user_id))
             await uow.commit()
         metrics.ORDERS.labels("fulfilled").inc()
         return order
@@ -262,6 +271,13 @@ class OrderService:
                 if payment is not None and payment.status is PaymentStatus.SUCCEEDED:
                     await self._refund(payment)
             await self._release(uow, order)
+            uow.emit(
+                OrderCancelled(
+                    order_id=order.id,
+                    user_id=order.user_id,
+                    refunded=previous is OrderStatus.PAID,
+                )
+            )
             await uow.commit()
         metrics.ORDERS.labels("cancelled").inc()
         log.info("order_cancelled", order_id=str(order.id), refunded=previous is OrderStatus.PAID)
@@ -353,6 +369,7 @@ class OrderService:
                 payment.succeed(reference)
                 if order.status is OrderStatus.PENDING_PAYMENT:
                     order.mark_paid()
+                    uow.emit(OrderPaid(order_id=order.id, user_id=order.user_id))
                 elif order.status in {OrderStatus.CANCELLED, OrderStatus.EXPIRED}:
                     # Charged after the order ended (e.g. it expired meanwhile): give it back.
                     await self._refund(payment)
@@ -361,6 +378,13 @@ class OrderService:
                 if order.status is OrderStatus.PENDING_PAYMENT:
                     order.mark_payment_failed()
                     await self._release(uow, order)
+                    uow.emit(
+                        OrderPaymentFailed(
+                            order_id=order.id,
+                            user_id=order.user_id,
+                            reason=payment.last_error or "",
+                        )
+                    )
             await uow.commit()
         metrics.ORDERS.labels("paid" if reference is not None else "payment_failed").inc()
         log.info("order_payment_settled", order_id=str(order_id), status=order.status.value)

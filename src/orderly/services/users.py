@@ -7,6 +7,7 @@ import uuid
 from orderly.core import metrics
 from orderly.core.errors import Conflict, Forbidden, NotFound, Unauthorized, Unprocessable
 from orderly.core.security import InvalidToken, PasswordHasher, TokenCodec, TokenPair, TokenType
+from orderly.events.types import UserRegistered
 from orderly.models import Role, User
 from orderly.unit_of_work import ConstraintViolated, UnitOfWorkFactory
 
@@ -82,6 +83,7 @@ class UserService:
                 token_version=0,
             )
             uow.users.add(user)
+            uow.emit(UserRegistered(user_id=user.id, email=user.email, full_name=user.full_name))
             try:
                 await uow.commit()
             except ConstraintViolated as exc:  # a concurrent registration won the race

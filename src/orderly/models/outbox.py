@@ -1,0 +1,39 @@
+"""The transactional outbox: events written in the same commit as the change they describe,
+and the record of which handler has already processed which event."""
+
+from __future__ import annotations
+
+import uuid
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import JSON, Index, String, Text, UniqueConstraint, Uuid
+from sqlalchemy.orm import Mapped, mapped_column
+
+from orderly.models.base import Base, UTCDateTime, utcnow
+
+
+class OutboxMessage(Base):
+    __tablename__ = "outbox"
+    __table_args__ = (Index("ix_outbox_pending", "published_at", "available_at"),)
+
+    id: Mapped[uuid.UUID] = mapped_column(Uuid(), primary_key=True)  # the event id
+    event_type: Mapped[str] = mapped_column(String(100))
+    payload: Mapped[dict[str, Any]] = mapped_column(JSON)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)
+    available_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)
+    published_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
+    attempts: Mapped[int] = mapped_column(default=0)
+    last_error: Mapped[str | None] = mapped_column(Text)
+
+
+class ProcessedEvent(Base):
+    """One row per (event, handler) that finished: a redelivered event is skipped."""
+
+    __tablename__ = "processed_events"
+    __table_args__ = (UniqueConstraint("event_id", "handler", name="uq_processed_events_event"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True, autoincrement=True)
+    event_id: Mapped[uuid.UUID] = mapped_column(Uuid())
+    handler: Mapped[str] = mapped_column(String(100))
+    processed_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)

@@ -1,0 +1,44 @@
+"""A sales report requested by an administrator and produced by background jobs."""
+
+from __future__ import annotations
+
+import uuid
+from datetime import date
+from enum import StrEnum
+
+from sqlalchemy import Date, Enum, ForeignKey, String, Text, Uuid
+from sqlalchemy.orm import Mapped, mapped_column
+
+from orderly.models.base import Base, Timestamped
+
+
+class ReportStatus(StrEnum):
+    QUEUED = "queued"
+    STARTED = "started"
+    SUCCEEDED = "succeeded"
+    FAILED = "failed"
+
+
+class SalesReport(Timestamped, Base):
+    __tablename__ = "sales_reports"
+
+    id: Mapped[uuid.UUID] = mapped_column(Uuid(), primary_key=True, default=uuid.uuid4)
+    requested_by: Mapped[uuid.UUID | None] = mapped_column(
+        ForeignKey("users.id", ondelete="SET NULL")
+    )
+    date_from: Mapped[date] = mapped_column(Date)
+    date_to: Mapped[date] = mapped_column(Date)
+    status: Mapped[ReportStatus] = mapped_column(
+        Enum(
+            ReportStatus,
+            name="report_status",
+            native_enum=False,
+            create_constraint=True,
+            length=16,
+            values_callable=lambda states: [s.value for s in states],
+        ),
+        default=ReportStatus.QUEUED,
+    )
+    task_id: Mapped[str | None] = mapped_column(String(100))
+    content: Mapped[str | None] = mapped_column(Text)  # the CSV, kept in the database
+    error: Mapped[str | None] = mapped_column(Text)
