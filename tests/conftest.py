@@ -56,13 +56,15 @@ def database_url(
 
 
 @pytest.fixture
-def settings(database_url: str) -> Settings:
+def settings(database_url: str, tmp_path_factory: pytest.TempPathFactory) -> Settings:
     return Settings(
         _env_file=None,  # type: ignore[call-arg]
         environment=Environment.TEST,
         database_url=database_url,
         secret_key=TEST_SECRET,  # type: ignore[arg-type]
         database_pool_size=5,
+        embedded_jobs=False,  # tests that want the job runner turn it on
+        mail_dir=str(tmp_path_factory.getbasetemp() / "mail"),
         payment_backoff_initial=0.01,
         payment_backoff_max=0.05,
     )

@@ -6,6 +6,7 @@ nothing here runs at import time.
 
 from __future__ import annotations
 
+import uuid
 from dataclasses import dataclass
 from datetime import timedelta
 
@@ -17,11 +18,14 @@ from orderly.core.config import Settings
 from orderly.core.database import create_engine, create_session_factory
 from orderly.core.ratelimit import RateLimiter
 from orderly.core.security import PasswordHasher, TokenCodec
+from orderly.events.handlers import EventDispatcher, StartReport
 from orderly.fakes.payment_provider import create_provider_app
 from orderly.integrations.breaker import CircuitBreaker
+from orderly.integrations.email import Mailer
 from orderly.integrations.payments import PaymentProvider, RetryPolicy
 from orderly.services.catalog import CatalogService
 from orderly.services.orders import OrderService
+from orderly.services.reports import ReportService
 from orderly.services.users import UserService
 from orderly.unit_of_work import SqlUnitOfWork, UnitOfWork
 
@@ -37,9 +41,14 @@ class Container:
     payments: PaymentProvider
     rate_limiter: RateLimiter
     redis: Redis | None
+    mailer: Mailer
+    reports: ReportService
+    dispatcher: EventDispatcher
 
     @classmethod
-    def build(cls, settings: Settings) -> Container:
+    def build(cls, settings: Settings, *, start_report: StartReport | None = None) -> Container:
+        """``start_report``: how a requested report gets produced; by default right here
+        (the embedded runner), in a Celery worker as a chain of tasks."""
         engine = create_engine(settings)
         session_factory = create_session_factory(engine)
 
@@ -53,21 +62,34 @@ class Container:
             refresh_ttl=timedelta(days=settings.refresh_token_days),
         )
         payments = build_payment_provider(settings)
+        orders = OrderService(
+            uow,
+            payments=payments,
+            max_quantity=settings.order_max_quantity,
+            max_lines=settings.order_max_lines,
+        )
+        mailer = Mailer(settings)
+        reports = ReportService(uow, mailer=mailer, public_url=settings.public_url)
+
+        async def produce_here(report_id: uuid.UUID) -> None:
+            await reports.produce(report_id=report_id)
+
+        dispatcher = EventDispatcher(
+            uow, orders=orders, mailer=mailer, start_report=start_report or produce_here
+        )
         return cls(
             settings=settings,
             engine=engine,
             session_factory=session_factory,
             users=UserService(uow, hasher=PasswordHasher(), tokens=tokens),
             catalog=CatalogService(uow),
-            orders=OrderService(
-                uow,
-                payments=payments,
-                max_quantity=settings.order_max_quantity,
-                max_lines=settings.order_max_lines,
-            ),
+            orders=orders,
             payments=payments,
             rate_limiter=RateLimiter(settings),
             redis=Redis.from_url(settings.redis_url) if settings.redis_url else None,
+            mailer=mailer,
+            reports=reports,
+            dispatcher=dispatcher,
         )
 
     def uow(self) -> UnitOfWork:

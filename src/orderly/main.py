@@ -7,6 +7,7 @@ from __future__ import annotations
 
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
+from datetime import timedelta
 
 from fastapi import FastAPI
 from fastapi.middleware.cors import CORSMiddleware
@@ -32,6 +33,7 @@ from orderly.core.observability import (
     instrument_clients,
     tracer_provider,
 )
+from orderly.jobs.embedded import EmbeddedRunner
 
 DESCRIPTION = """
 Order management: register, browse the catalog, place orders, pay, get e-mails.
@@ -62,9 +64,22 @@ def create_app(
         if tracing is not None:
             instrument_clients(tracing, container.engine)
         app.state.container = container
+        runner = None
+        if settings.broker_url is None and settings.embedded_jobs:  # jobs run in-process
+            runner = EmbeddedRunner(
+                dispatcher=container.dispatcher,
+                orders=container.orders,
+                sessions=container.session_factory,
+                interval=settings.relay_interval,
+                batch_size=settings.relay_batch_size,
+                payment_timeout=timedelta(seconds=settings.order_payment_timeout),
+            )
+            runner.start()
         try:
             yield
         finally:
+            if runner is not None:
+                await runner.stop()
             await container.close()
             if tracing is not None:
                 tracing.shutdown()

@@ -17,9 +17,20 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from orderly.core.errors import Conflict
 from orderly.events.types import Event
-from orderly.models import Item, ItemSort, Order, OrderStatus, OutboxMessage, Payment, User
+from orderly.models import (
+    Item,
+    ItemSort,
+    Order,
+    OrderStatus,
+    OutboxMessage,
+    Payment,
+    SalesReport,
+    User,
+)
 from orderly.repositories.items import ItemRepository
 from orderly.repositories.orders import OrderRepository
+from orderly.repositories.outbox import OutboxRepository
+from orderly.repositories.reports import ReportRepository
 from orderly.repositories.users import UserRepository
 
 
@@ -28,6 +39,7 @@ class Users(Protocol):
     async def get(self, user_id: uuid.UUID) -> User | None: ...
     async def get_by_email(self, email: str) -> User | None: ...
     async def count(self) -> int: ...
+    async def active_admins(self) -> list[User]: ...
     async def list(self, *, limit: int, offset: int) -> tuple[list[User], int]: ...
 
 
@@ -84,7 +96,19 @@ class Orders(Protocol):
         status: OrderStatus | None = ...,
         after: tuple[datetime, uuid.UUID] | None = ...,
     ) -> list[Order]: ...
+    async def pending_ids_before(self, cutoff: datetime, *, limit: int) -> list[uuid.UUID]: ...
+    async def paid_between(self, start: datetime, end: datetime) -> list[Order]: ...
     async def get_payment(self, order_id: uuid.UUID) -> Payment | None: ...
+
+
+class Reports(Protocol):
+    def add(self, report: SalesReport) -> None: ...
+    async def get(self, report_id: uuid.UUID) -> SalesReport | None: ...
+
+
+class Outbox(Protocol):
+    async def is_processed(self, event_id: uuid.UUID, handler: str) -> bool: ...
+    def mark_processed(self, event_id: uuid.UUID, handler: str) -> None: ...
 
 
 class UnitOfWork(Protocol):
@@ -94,6 +118,10 @@ class UnitOfWork(Protocol):
     def items(self) -> Items: ...
     @property
     def orders(self) -> Orders: ...
+    @property
+    def reports(self) -> Reports: ...
+    @property
+    def outbox(self) -> Outbox: ...
 
     async def __aenter__(self) -> Self: ...
     async def __aexit__(
@@ -122,6 +150,8 @@ class SqlUnitOfWork:
     users: UserRepository
     items: ItemRepository
     orders: OrderRepository
+    reports: ReportRepository
+    outbox: OutboxRepository
 
     def __init__(self, session_factory: async_sessionmaker[AsyncSession]) -> None:
         self._session_factory = session_factory
@@ -133,6 +163,8 @@ class SqlUnitOfWork:
         self.users = UserRepository(self._session)
         self.items = ItemRepository(self._session)
         self.orders = OrderRepository(self._session)
+        self.reports = ReportRepository(self._session)
+        self.outbox = OutboxRepository(self._session)
         return self
 
     async def __aexit__(

@@ -98,6 +98,9 @@ class Settings(BaseSettings):
     task_time_limit: int = Field(default=150, ge=1)
     task_max_retries: int = Field(default=8, ge=0)
     task_retry_backoff_max: int = Field(default=300, ge=1)
+    embedded_jobs: bool = Field(
+        default=True, description="with no broker, run the job handlers inside the API process"
+    )
     relay_interval: float = Field(default=0.5, gt=0, description="seconds between outbox polls")
     relay_batch_size: int = Field(default=100, ge=1)
 

@@ -95,6 +95,30 @@ class OrderRepository:
         )
         return list(await self._session.scalars(page))
 
+    async def pending_ids_before(self, cutoff: datetime, *, limit: int) -> list[uuid.UUID]:
+        """Orders still waiting for payment that were placed before ``cutoff``."""
+        statement = (
+            select(Order.id)
+            .where(Order.status == OrderStatus.PENDING_PAYMENT, Order.created_at < cutoff)
+            .order_by(Order.created_at)
+            .limit(limit)
+        )
+        return list(await self._session.scalars(statement))
+
+    async def paid_between(self, start: datetime, end: datetime) -> list[Order]:
+        """Orders paid or fulfilled that were placed in [start, end), with their lines."""
+        statement = (
+            select(Order)
+            .where(
+                Order.status.in_([OrderStatus.PAID, OrderStatus.FULFILLED]),
+                Order.created_at >= start,
+                Order.created_at < end,
+            )
+            .options(selectinload(Order.lines))
+            .order_by(Order.created_at)
+        )
+        return list(await self._session.scalars(statement))
+
     async def get_payment(self, order_id: uuid.UUID) -> Payment | None:
         statement = select(Payment).where(Payment.order_id == order_id)
         return (await self._session.scalars(statement)).one_or_none()

@@ -7,7 +7,7 @@ import uuid
 from sqlalchemy import func, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from orderly.models import User
+from orderly.models import Role, User
 
 
 class UserRepository:
@@ -26,6 +26,10 @@ class UserRepository:
 
     async def count(self) -> int:
         return (await self._session.scalar(select(func.count()).select_from(User))) or 0
+
+    async def active_admins(self) -> list[User]:
+        statement = select(User).where(User.role == Role.ADMIN, User.is_active.is_(True))
+        return list(await self._session.scalars(statement))
 
     async def list(self, *, limit: int, offset: int) -> tuple[list[User], int]:
         page = select(User).order_by(User.created_at, User.id).limit(limit).offset(offset)

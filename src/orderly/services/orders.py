@@ -12,7 +12,7 @@ import json
 import uuid
 from collections.abc import Sequence
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import UTC, datetime, timedelta
 
 import structlog
 
@@ -20,6 +20,7 @@ from orderly.core import metrics
 from orderly.core.errors import Conflict, NotFound, Unavailable, Unprocessable
 from orderly.events.types import (
     OrderCancelled,
+    OrderExpired,
     OrderFulfilled,
     OrderPaid,
     OrderPaymentFailed,
@@ -302,6 +303,27 @@ class OrderService:
     async def _release(uow: UnitOfWork, order: Order) -> None:
         for line in sorted(order.lines, key=lambda line: line.item_id):
             await uow.items.release_stock(line.item_id, line.quantity)
+
+    async def expire_unpaid(self, *, older_than: timedelta, limit: int = 500) -> int:
+        """Expire orders left unpaid for longer than ``older_than`` and release their stock."""
+        cutoff = datetime.now(UTC) - older_than
+        async with self._uow() as uow:
+            candidates = await uow.orders.pending_ids_before(cutoff, limit=limit)
+        expired = 0
+        for order_id in candidates:
+            async with self._uow() as uow:
+                order = await uow.orders.get(order_id, for_update=True)
+                if order is None or order.status is not OrderStatus.PENDING_PAYMENT:
+                    continue  # paid or cancelled in the meantime
+                order.expire()
+                await self._release(uow, order)
+                uow.emit(OrderExpired(order_id=order.id, user_id=order.user_id))
+                await uow.commit()
+            expired += 1
+        if expired:
+            metrics.ORDERS.labels("expired").inc(expired)
+            log.info("orders_expired", count=expired)
+        return expired
 
     # -- paying --------------------------------------------------------------------------
 

@@ -1,0 +1,69 @@
+"""The zero-server default: with no broker configured, the API process runs the event handlers
+itself, fed from the same outbox table (so nothing is lost on a restart), and expires unpaid
+orders once a minute."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+from datetime import timedelta
+
+import structlog
+from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
+
+from orderly.events.handlers import EventDispatcher
+from orderly.events.relay import OutboxRelay
+from orderly.events.types import event_from_payload
+from orderly.models import OutboxMessage
+from orderly.services.orders import OrderService
+
+log = structlog.get_logger(__name__)
+EXPIRY_INTERVAL = 60.0
+
+
+class EmbeddedRunner:
+    def __init__(
+        self,
+        *,
+        dispatcher: EventDispatcher,
+        orders: OrderService,
+        sessions: async_sessionmaker[AsyncSession],
+        interval: float,
+        batch_size: int,
+        payment_timeout: timedelta,
+    ) -> None:
+        self._dispatcher = dispatcher
+        self._orders = orders
+        self._interval = interval
+        self._payment_timeout = payment_timeout
+        self._relay = OutboxRelay(
+            sessions,
+            self._handle,
+            batch_size=batch_size,
+            stop_on_failure=False,
+        )
+        self._stop = asyncio.Event()
+        self._tasks: list[asyncio.Task[None]] = []
+
+    async def _handle(self, message: OutboxMessage) -> None:
+        await self._dispatcher.dispatch(event_from_payload(message.event_type, message.payload))
+
+    async def _expire_periodically(self) -> None:
+        while not self._stop.is_set():
+            try:
+                await self._orders.expire_unpaid(older_than=self._payment_timeout)
+            except Exception:  # a bad pass is logged; the next one may succeed
+                log.exception("order_expiry_failed")
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(self._stop.wait(), timeout=EXPIRY_INTERVAL)
+
+    def start(self) -> None:
+        self._tasks = [
+            asyncio.create_task(self._relay.run(self._stop, interval=self._interval)),
+            asyncio.create_task(self._expire_periodically()),
+        ]
+        log.info("embedded_job_runner_started")
+
+    async def stop(self) -> None:
+        self._stop.set()
+        await asyncio.gather(*self._tasks, return_exceptions=True)

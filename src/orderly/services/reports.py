@@ -1,0 +1,145 @@
+"""Sales reports: requested through the API (or daily by beat), produced by background jobs in
+three steps (collect -> render CSV -> notify), each a use case of its own."""
+
+from __future__ import annotations
+
+import csv
+import io
+import uuid
+from collections import defaultdict
+from datetime import UTC, date, datetime, time, timedelta
+from typing import Any
+
+import structlog
+
+from orderly.core.errors import NotFound, Unprocessable
+from orderly.core.money import to_major
+from orderly.events.types import SalesReportRequested
+from orderly.integrations.email import Mailer
+from orderly.models import ReportStatus, SalesReport
+from orderly.unit_of_work import UnitOfWorkFactory
+
+log = structlog.get_logger(__name__)
+MAX_RANGE_DAYS = 366
+Rows = list[dict[str, Any]]
+
+
+class ReportNotFound(NotFound):
+    code = "report-not-found"
+
+
+class InvalidReportRange(Unprocessable):
+    code = "invalid-report-range"
+
+
+class ReportService:
+    def __init__(self, uow: UnitOfWorkFactory, *, mailer: Mailer, public_url: str) -> None:
+        self._uow = uow
+        self._mailer = mailer
+        self._public_url = public_url.rstrip("/")
+
+    async def request(
+        self, *, requested_by: uuid.UUID | None, date_from: date, date_to: date
+    ) -> SalesReport:
+        if date_from > date_to:
+            raise InvalidReportRange("'from' must not be after 'to'", field="from")
+        if (date_to - date_from).days >= MAX_RANGE_DAYS:
+            raise InvalidReportRange(f"At most {MAX_RANGE_DAYS} days per report", field="to")
+        report = SalesReport(
+            id=uuid.uuid4(),
+            requested_by=requested_by,
+            date_from=date_from,
+            date_to=date_to,
+            status=ReportStatus.QUEUED,
+        )
+        report.task_id = str(report.id)
+        async with self._uow() as uow:
+            uow.reports.add(report)
+            uow.emit(SalesReportRequested(report_id=report.id))
+            await uow.commit()
+        return report
+
+    async def get(self, *, report_id: uuid.UUID) -> SalesReport:
+        async with self._uow() as uow:
+            report = await uow.reports.get(report_id)
+        if report is None:
+            raise ReportNotFound(f"No report with id {report_id}")
+        return report
+
+    async def collect(self, *, report_id: uuid.UUID) -> Rows:
+        """Step 1: paid orders of the range, summed per day and currency."""
+        async with self._uow() as uow:
+            report = await uow.reports.get(report_id)
+            if report is None:
+                raise ReportNotFound(f"No report with id {report_id}")
+            report.status = ReportStatus.STARTED
+            start = datetime.combine(report.date_from, time.min, tzinfo=UTC)
+            end = datetime.combine(report.date_to + timedelta(days=1), time.min, tzinfo=UTC)
+            orders = await uow.orders.paid_between(start, end)
+            await uow.commit()
+        totals: dict[tuple[str, str], list[int]] = defaultdict(lambda: [0, 0, 0])
+        for order in orders:
+            bucket = totals[(order.created_at.date().isoformat(), order.currency)]
+            bucket[0] += 1
+            bucket[1] += sum(line.quantity for line in order.lines)
+            bucket[2] += order.total_minor
+        return [
+            {"day": day, "currency": currency, "orders": n, "items": items, "revenue_minor": cents}
+            for (day, currency), (n, items, cents) in sorted(totals.items())
+        ]
+
+    async def render(self, *, report_id: uuid.UUID, rows: Rows) -> None:
+        """Step 2: the CSV, stored with the report."""
+        buffer = io.StringIO()
+        writer = csv.writer(buffer)
+        writer.writerow(["day", "currency", "orders", "items", "revenue"])
+        for row in rows:
+            revenue = to_major(int(row["revenue_minor"]), str(row["currency"]))
+            writer.writerow([row["day"], row["currency"], row["orders"], row["items"], revenue])
+        async with self._uow() as uow:
+            report = await uow.reports.get(report_id)
+            if report is None:
+                raise ReportNotFound(f"No report with id {report_id}")
+            report.content = buffer.getvalue()
+            report.status = ReportStatus.SUCCEEDED
+            await uow.commit()
+
+    async def notify(self, *, report_id: uuid.UUID, orders: int) -> int:
+        """Step 3: mail the administrators a link; returns how many were told."""
+        async with self._uow() as uow:
+            report = await uow.reports.get(report_id)
+            admins = await uow.users.active_admins()
+        if report is None:
+            raise ReportNotFound(f"No report with id {report_id}")
+        for admin in admins:
+            message = self._mailer.compose(
+                to=admin.email,
+                template="sales_report",
+                message_id=uuid.uuid5(report.id, admin.email),
+                date_from=report.date_from.isoformat(),
+                date_to=report.date_to.isoformat(),
+                download_url=f"{self._public_url}/api/v1/reports/{report.id}/download",
+                orders=orders,
+            )
+            await self._mailer.send(message)
+        return len(admins)
+
+    async def produce(self, *, report_id: uuid.UUID) -> None:
+        """All three steps in this process (the embedded runner's way)."""
+        try:
+            rows = await self.collect(report_id=report_id)
+            await self.render(report_id=report_id, rows=rows)
+        except ReportNotFound:
+            raise
+        except Exception as exc:
+            await self.fail(report_id=report_id, error=f"{type(exc).__name__}: {exc}")
+            raise
+        await self.notify(report_id=report_id, orders=sum(int(r["orders"]) for r in rows))
+
+    async def fail(self, *, report_id: uuid.UUID, error: str) -> None:
+        async with self._uow() as uow:
+            report = await uow.reports.get(report_id)
+            if report is not None:
+                report.status = ReportStatus.FAILED
+                report.error = error[:2000]
+                await uow.commit()
