@@ -4,17 +4,20 @@ from __future__ import annotations
 
 import asyncio
 import os
+import signal
 import tempfile
 from collections.abc import Awaitable, Callable
 from typing import Annotated, TypeVar
 
 import typer
 import uvicorn
+from celery import Celery
 
 from orderly import migrate as migrations
 from orderly.container import Container
 from orderly.core.config import Settings
 from orderly.core.errors import DomainError
+from orderly.core.logging import configure_logging
 from orderly.demo import SeedResult, seed_if_empty
 from orderly.models import Role
 
@@ -82,6 +85,80 @@ def create_admin(
 
     _with_container(Settings(), create)
     typer.echo(f"Created administrator {email}")
+
+
+def _celery(settings: Settings) -> Celery:
+    from orderly.jobs.celery_app import create_celery
+    from orderly.jobs.tasks import WorkerRuntime, register_tasks
+
+    try:
+        celery = create_celery(settings)
+    except ValueError as exc:
+        typer.secho(f"error: {exc}", fg=typer.colors.RED, err=True)
+        raise typer.Exit(code=1) from exc
+    register_tasks(celery, WorkerRuntime(settings, celery))
+    return celery
+
+
+@app.command()
+def worker(
+    queues: Annotated[str, typer.Option(help="Comma-separated queues")] = (
+        "default,payments,emails,reports"
+    ),
+    concurrency: Annotated[int, typer.Option(min=1)] = 2,
+    hostname: Annotated[str, typer.Option(help="Celery node name")] = "orderly@%h",
+) -> None:
+    """Run a Celery worker (needs ORDERLY_BROKER_URL)."""
+    settings = Settings()
+    configure_logging(settings)
+    _celery(settings).worker_main(
+        ["worker", "-Q", queues, "-c", str(concurrency), "-n", hostname, "--loglevel", "INFO"]
+    )
+
+
+@app.command()
+def beat(
+    schedule: Annotated[str, typer.Option(help="Where beat keeps its state")] = (
+        "./var/celerybeat-schedule"
+    ),
+) -> None:
+    """Run Celery beat: order expiry every minute, outbox sweep, daily sales report."""
+    settings = Settings()
+    configure_logging(settings)
+    os.makedirs(os.path.dirname(schedule) or ".", exist_ok=True)
+    _celery(settings).start(["beat", "--schedule", schedule, "--loglevel", "INFO"])
+
+
+@app.command()
+def relay() -> None:
+    """Publish committed outbox events to the broker until stopped (SIGTERM / Ctrl-C)."""
+    from orderly.core.database import create_engine, create_session_factory
+    from orderly.events.relay import OutboxRelay
+    from orderly.jobs.tasks import celery_deliver
+
+    settings = Settings()
+    configure_logging(settings)
+    celery = _celery(settings)
+
+    async def run() -> None:
+        engine = create_engine(settings)
+        stop = asyncio.Event()
+        loop = asyncio.get_running_loop()
+        for signum in (signal.SIGTERM, signal.SIGINT):
+            loop.add_signal_handler(signum, stop.set)
+        relay = OutboxRelay(
+            create_session_factory(engine),
+            celery_deliver(celery),
+            batch_size=settings.relay_batch_size,
+        )
+        broker = (settings.broker_url or "").rsplit("@", 1)[-1]  # no credentials in the output
+        typer.echo(f"Relaying the outbox to {broker}")
+        try:
+            await relay.run(stop, interval=settings.relay_interval)
+        finally:
+            await engine.dispose()
+
+    asyncio.run(run())
 
 
 @app.command("fake-provider")

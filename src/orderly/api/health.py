@@ -9,6 +9,7 @@ from typing import Annotated, Any
 import anyio
 from fastapi import APIRouter, Depends
 from fastapi.responses import JSONResponse
+from kombu import Connection
 
 from orderly.api.deps import get_container
 from orderly.container import Container
@@ -28,6 +29,14 @@ async def _check(probe: Awaitable[object]) -> dict[str, Any]:
     return {"status": "ok", "latency_ms": round((time.perf_counter() - started) * 1000, 1)}
 
 
+async def _broker_reachable(url: str) -> None:
+    def connect() -> None:
+        with Connection(url, connect_timeout=READY_TIMEOUT_SECONDS) as connection:
+            connection.ensure_connection(max_retries=1)
+
+    await anyio.to_thread.run_sync(connect, abandon_on_cancel=True)
+
+
 @router.get("/live")
 async def live() -> dict[str, str]:
     return {"status": "ok"}
@@ -38,6 +47,8 @@ async def ready(container: Annotated[Container, Depends(get_container)]) -> JSON
     checks: dict[str, Any] = {"database": await _check(ping(container.engine))}
     if container.redis is not None:
         checks["redis"] = await _check(container.redis.ping())
+    if container.settings.broker_url:
+        checks["broker"] = await _check(_broker_reachable(container.settings.broker_url))
     healthy = all(c["status"] == "ok" for c in checks.values())
     return JSONResponse(
         {"status": "ok" if healthy else "unavailable", "checks": checks},

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from datetime import UTC, datetime
 from ipaddress import ip_address
 from typing import Annotated
 
@@ -40,5 +41,10 @@ async def read_metrics(
         metrics.DB_POOL_IN_USE.set(checked_out())
     breaker = container.payments.breaker
     metrics.BREAKER_STATE.labels(breaker.name).set(_BREAKER_VALUE[breaker.state])
+    async with container.uow() as uow:
+        pending, oldest = await uow.outbox.backlog()
+    metrics.OUTBOX_PENDING.set(pending)
+    lag = (datetime.now(UTC) - oldest).total_seconds() if oldest else 0.0
+    metrics.OUTBOX_LAG.set(max(0.0, lag))
     body, content_type = metrics.render(settings)
     return Response(body, media_type=content_type)

@@ -50,6 +50,14 @@ BREAKER_STATE = Gauge(
     ["peer"],
     multiprocess_mode="max",
 )
+OUTBOX_PENDING = Gauge(
+    "orderly_outbox_pending", "Events committed but not yet handed on", multiprocess_mode="max"
+)
+OUTBOX_LAG = Gauge(
+    "orderly_outbox_lag_seconds",
+    "Age of the oldest event not yet handed on",
+    multiprocess_mode="max",
+)
 RATE_LIMITED = Counter("orderly_rate_limited_total", "Requests refused with 429", ["scope"])
 
 

@@ -1,0 +1,100 @@
+from __future__ import annotations
+
+import uuid
+from datetime import date
+from typing import Annotated
+
+from fastapi import APIRouter, Depends, Response, status
+from pydantic import BaseModel, ConfigDict, Field
+
+from orderly.api.deps import Admin, AdminWriter, get_container
+from orderly.api.problems import problem_responses
+from orderly.container import Container
+from orderly.core.errors import Conflict
+from orderly.models import ReportStatus, SalesReport
+from orderly.schemas.common import RequestModel
+from orderly.services.reports import ReportService
+
+router = APIRouter(prefix="/reports", tags=["reports"])
+
+
+def get_reports(container: Annotated[Container, Depends(get_container)]) -> ReportService:
+    return container.reports
+
+
+Reports = Annotated[ReportService, Depends(get_reports)]
+
+
+class SalesReportCreate(RequestModel):
+    model_config = ConfigDict(populate_by_name=True, extra="forbid")
+
+    date_from: date = Field(alias="from")
+    date_to: date = Field(alias="to")
+
+
+class ReportRead(BaseModel):
+    id: uuid.UUID
+    task_id: str | None
+    status: ReportStatus
+    date_from: date = Field(serialization_alias="from")
+    date_to: date = Field(serialization_alias="to")
+    download_url: str | None
+    error: str | None
+
+    @classmethod
+    def of(cls, report: SalesReport) -> ReportRead:
+        ready = report.status is ReportStatus.SUCCEEDED
+        return cls(
+            id=report.id,
+            task_id=report.task_id,
+            status=report.status,
+            date_from=report.date_from,
+            date_to=report.date_to,
+            download_url=f"/api/v1/reports/{report.id}/download" if ready else None,
+            error=report.error,
+        )
+
+
+class ReportNotReady(Conflict):
+    code = "report-not-ready"
+
+
+@router.post(
+    "/sales",
+    status_code=status.HTTP_202_ACCEPTED,
+    response_model_by_alias=True,
+    responses=problem_responses(401, 403, 422, 429),
+)
+async def request_sales_report(
+    body: SalesReportCreate, admin: AdminWriter, reports: Reports, response: Response
+) -> ReportRead:
+    """Queue a sales report (CSV of paid orders per day); poll the Location for its status."""
+    report = await reports.request(
+        requested_by=admin.id, date_from=body.date_from, date_to=body.date_to
+    )
+    response.headers["Location"] = f"/api/v1/reports/{report.id}"
+    return ReportRead.of(report)
+
+
+@router.get(
+    "/{report_id}", response_model_by_alias=True, responses=problem_responses(401, 403, 404, 422)
+)
+async def read_report(report_id: uuid.UUID, _: Admin, reports: Reports) -> ReportRead:
+    return ReportRead.of(await reports.get(report_id=report_id))
+
+
+@router.get(
+    "/{report_id}/download",
+    response_class=Response,
+    responses={200: {"content": {"text/csv": {}}}, **problem_responses(401, 403, 404, 409)},
+)
+async def download_report(report_id: uuid.UUID, _: Admin, reports: Reports) -> Response:
+    report = await reports.get(report_id=report_id)
+    if report.status is not ReportStatus.SUCCEEDED or report.content is None:
+        raise ReportNotReady(f"The report is {report.status.value}, not ready for download")
+    filename = f"sales-{report.date_from}-{report.date_to}.csv"
+    return Response(
+        report.content,
+        media_type="text/csv",
+        headers={"Content-Disposition": f'attachment; filename="{filename}"'},
+    )
