@@ -3,10 +3,12 @@
 from __future__ import annotations
 
 import os
+import signal
 import socket
 import subprocess
 import sys
 import time
+import uuid
 from pathlib import Path
 
 import httpx
@@ -31,15 +33,28 @@ def clean_env(**overrides: str) -> dict[str, str]:
 
 class Process:
     def __init__(
-        self, args: list[str], *, workdir: Path, env: dict[str, str], port: int, ready_path: str
+        self,
+        args: list[str],
+        *,
+        workdir: Path,
+        env: dict[str, str],
+        port: int = 0,
+        ready_path: str = "/",
     ) -> None:
         self.base = f"http://127.0.0.1:{port}"
         self.ready_url = self.base + ready_path
-        self.log = workdir / f"{Path(args[0]).name}-{args[1]}-{port}.log"
+        label = "-".join(Path(arg).stem for arg in args[:2])
+        self.log = workdir / f"{label}-{port or uuid.uuid4().hex[:6]}.log"
         with self.log.open("ab") as log:
+            # its own process group, so a test can kill it with all its children
             self.process = subprocess.Popen(  # noqa: S603 - our own entry points
-                args, cwd=workdir, env=env, stdout=log, stderr=log
+                args, cwd=workdir, env=env, stdout=log, stderr=log, start_new_session=True
             )
+
+    def kill_group(self) -> None:
+        """SIGKILL the process and its children: no shutdown, no acknowledgements."""
+        os.killpg(self.process.pid, signal.SIGKILL)
+        self.process.wait(timeout=10)
 
     def wait_ready(self, timeout: float = 60.0) -> None:
         deadline = time.monotonic() + timeout

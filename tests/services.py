@@ -13,6 +13,8 @@ class ServiceSettings(BaseSettings):
     # An existing database on the server; each run creates and drops its own next to it.
     postgres_url: str = "postgresql+asyncpg://postgres@127.0.0.1:5432/test"
     redis_url: str = "redis://127.0.0.1:6379/0"
+    # RabbitMQ: each run makes its own vhost with rabbitmqctl, on this server
+    amqp_url: str = "amqp://guest:guest@127.0.0.1:5672"
     connect_timeout: float = 3.0
 
 

@@ -32,6 +32,13 @@ def create_celery(settings: Settings) -> Celery:
     transport: dict[str, object] = {"visibility_timeout": limit}
     if settings.broker_url.startswith("redis"):
         transport["global_keyprefix"] = f"{settings.redis_key_prefix}:celery:"
+        # kombu's restore mutex is released with an unprefixed GET, so under a key prefix it
+        # is never released and lives until it expires (300 s by default), holding back the
+        # redelivery of tasks whose worker died. Let it expire well within the timeout.
+        transport["unacked_mutex_expire"] = max(5, min(30, limit // 2))
+        # Look for expired unacknowledged tasks every ~1/12 of the timeout, on every tick.
+        transport["unacked_restore_interval"] = max(1, min(60, limit // 12))
+        transport["unacked_restore_throttle"] = 1
     app = Celery("orderly", broker=settings.broker_url, set_as_current=False)
     app.conf.update(
         task_serializer="json",
