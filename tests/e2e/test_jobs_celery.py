@@ -20,9 +20,6 @@ import pytest
 import redis
 
 from tests.databases import (
-    create_postgres_database,
-    drop_postgres_database,
-    migrate_to_head,
     unavailable,
 )
 from tests.processes import (
@@ -54,17 +51,6 @@ def received(folder: Path) -> list[EmailMessage]:
         message_from_bytes(p.read_bytes(), _class=EmailMessage, policy=default)
         for p in sorted(folder.glob("*.eml"))
     ]
-
-
-@pytest.fixture(scope="module")
-def postgres_url() -> Iterator[str]:
-    services = ServiceSettings()
-    url = create_postgres_database(services)
-    try:
-        migrate_to_head(url)
-        yield url
-    finally:
-        drop_postgres_database(services, url)
 
 
 def rabbitmq_ctl_path() -> str:

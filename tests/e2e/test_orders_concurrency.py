@@ -15,26 +15,13 @@ from orderly.container import Container
 from orderly.core.config import Environment, Settings
 from orderly.models import Item
 from tests.conftest import TEST_SECRET, Account, make_account
-from tests.databases import create_postgres_database, drop_postgres_database, migrate_to_head
 from tests.integration.test_items import add_item
 from tests.processes import Process, start_orderly
-from tests.services import ServiceSettings
 
 pytestmark = pytest.mark.postgres
 
 CONNECTIONS = 50  # concurrent HTTP connections the load opens at most
 DEADLINE = 90.0  # seconds any one burst may take
-
-
-@pytest.fixture(scope="module")
-def postgres_url(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
-    services = ServiceSettings()
-    url = create_postgres_database(services)
-    try:
-        migrate_to_head(url)
-        yield url
-    finally:
-        drop_postgres_database(services, url)
 
 
 @pytest.fixture(scope="module")

@@ -15,7 +15,6 @@ from enum import StrEnum
 from sqlalchemy import (
     BigInteger,
     CheckConstraint,
-    Enum,
     ForeignKey,
     Index,
     String,
@@ -25,7 +24,7 @@ from sqlalchemy import (
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
 from orderly.core.errors import Conflict, Unprocessable
-from orderly.models.base import Base, Timestamped
+from orderly.models.base import Base, Timestamped, str_enum
 from orderly.models.item import Item
 
 
@@ -84,14 +83,7 @@ class Order(Timestamped, Base):
     id: Mapped[uuid.UUID] = mapped_column(Uuid(), primary_key=True, default=uuid.uuid4)
     user_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("users.id", ondelete="RESTRICT"))
     status: Mapped[OrderStatus] = mapped_column(
-        Enum(
-            OrderStatus,
-            name="order_status",
-            native_enum=False,
-            create_constraint=True,
-            length=20,
-            values_callable=lambda states: [s.value for s in states],
-        ),
+        str_enum(OrderStatus, "order_status", 20),
         default=OrderStatus.PENDING_PAYMENT,
         index=True,
     )

@@ -5,10 +5,10 @@ from __future__ import annotations
 import uuid
 from enum import StrEnum
 
-from sqlalchemy import BigInteger, Enum, ForeignKey, String, Text, Uuid
+from sqlalchemy import BigInteger, ForeignKey, String, Text, Uuid
 from sqlalchemy.orm import Mapped, mapped_column
 
-from orderly.models.base import Base, Timestamped
+from orderly.models.base import Base, Timestamped, str_enum
 
 
 class PaymentStatus(StrEnum):
@@ -28,14 +28,7 @@ class Payment(Timestamped, Base):
     amount_minor: Mapped[int] = mapped_column(BigInteger)
     currency: Mapped[str] = mapped_column(String(3))
     status: Mapped[PaymentStatus] = mapped_column(
-        Enum(
-            PaymentStatus,
-            name="payment_status",
-            native_enum=False,
-            create_constraint=True,
-            length=16,
-            values_callable=lambda states: [s.value for s in states],
-        ),
+        str_enum(PaymentStatus, "payment_status", 16),
         default=PaymentStatus.PENDING,
     )
     provider_reference: Mapped[str | None] = mapped_column(String(100))

@@ -6,10 +6,10 @@ import uuid
 from datetime import date
 from enum import StrEnum
 
-from sqlalchemy import Date, Enum, ForeignKey, String, Text, Uuid
+from sqlalchemy import Date, ForeignKey, String, Text, Uuid
 from sqlalchemy.orm import Mapped, mapped_column
 
-from orderly.models.base import Base, Timestamped
+from orderly.models.base import Base, Timestamped, str_enum
 
 
 class ReportStatus(StrEnum):
@@ -29,14 +29,7 @@ class SalesReport(Timestamped, Base):
     date_from: Mapped[date] = mapped_column(Date)
     date_to: Mapped[date] = mapped_column(Date)
     status: Mapped[ReportStatus] = mapped_column(
-        Enum(
-            ReportStatus,
-            name="report_status",
-            native_enum=False,
-            create_constraint=True,
-            length=16,
-            values_callable=lambda states: [s.value for s in states],
-        ),
+        str_enum(ReportStatus, "report_status", 16),
         default=ReportStatus.QUEUED,
     )
     task_id: Mapped[str | None] = mapped_column(String(100))

@@ -5,10 +5,10 @@ from __future__ import annotations
 import uuid
 from enum import StrEnum
 
-from sqlalchemy import Enum, String, Uuid
+from sqlalchemy import String, Uuid
 from sqlalchemy.orm import Mapped, mapped_column
 
-from orderly.models.base import Base, Timestamped
+from orderly.models.base import Base, Timestamped, str_enum
 
 
 class Role(StrEnum):
@@ -25,14 +25,7 @@ class User(Timestamped, Base):
     password_hash: Mapped[str] = mapped_column(String(255))
     full_name: Mapped[str] = mapped_column(String(200))
     role: Mapped[Role] = mapped_column(
-        Enum(
-            Role,
-            name="user_role",
-            native_enum=False,
-            create_constraint=True,
-            length=16,
-            values_callable=lambda roles: [r.value for r in roles],
-        ),
+        str_enum(Role, "user_role", 16),
         default=Role.CUSTOMER,
     )
     is_active: Mapped[bool] = mapped_column(default=True)

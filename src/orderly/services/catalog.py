@@ -26,6 +26,11 @@ class InvalidPriceRange(Unprocessable):
     code = "invalid-price-range"
 
 
+def _check_price_range(min_price: int | None, max_price: int | None) -> None:
+    if min_price is not None and max_price is not None and min_price > max_price:
+        raise InvalidPriceRange("min_price must not be greater than max_price", field="min_price")
+
+
 class CatalogService:
     def __init__(self, uow: UnitOfWorkFactory) -> None:
         self._uow = uow
@@ -41,10 +46,7 @@ class CatalogService:
         max_price: int | None = None,
         in_stock: bool = False,
     ) -> tuple[list[Item], int]:
-        if min_price is not None and max_price is not None and min_price > max_price:
-            raise InvalidPriceRange(
-                "min_price must not be greater than max_price", field="min_price"
-            )
+        _check_price_range(min_price, max_price)
         async with self._uow() as uow:
             return await uow.items.search(
                 limit=limit,
@@ -68,10 +70,7 @@ class CatalogService:
         in_stock: bool = False,
     ) -> list[Item]:
         """Keyset pages of active items (API v2): the ``limit`` items after ``after``."""
-        if min_price is not None and max_price is not None and min_price > max_price:
-            raise InvalidPriceRange(
-                "min_price must not be greater than max_price", field="min_price"
-            )
+        _check_price_range(min_price, max_price)
         async with self._uow() as uow:
             return await uow.items.search_after(
                 limit=limit,
