@@ -46,6 +46,7 @@ test-all: lint typecheck
 	$(BIN)/pytest
 
 bench: install
+	$(BIN)/python bench/run.py
 	$(BIN)/python bench/middleware.py
 
 clean:

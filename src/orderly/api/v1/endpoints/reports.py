@@ -18,7 +18,7 @@ from orderly.services.reports import ReportService
 router = APIRouter(prefix="/reports", tags=["reports"])
 
 
-def get_reports(container: Annotated[Container, Depends(get_container)]) -> ReportService:
+async def get_reports(container: Annotated[Container, Depends(get_container)]) -> ReportService:
     return container.reports
 
 
