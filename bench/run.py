@@ -40,7 +40,6 @@ def script(folder: Path, name: str, body: str) -> Path:
 def scenario_scripts(folder: Path, seeded: Seeded, tokens: dict[uuid.UUID, str]) -> dict[str, Path]:
     ids = lua_array([str(i) for i in seeded.item_ids])
     bearer = lua_array([tokens[u] for u in seeded.user_ids])
-    run = uuid.uuid4().hex[:8]
     return {
         "item": script(
             folder,
@@ -57,8 +56,8 @@ end""",
             "order",
             f"""local ids = {ids}
 local tokens = {bearer}
+local run = os.getenv("BENCH_RUN")  -- fresh for every wrk run: keys never repeat
 local counter = 0
-local threads = {{}}
 setup = function(thread)
   counter = counter + 1
   thread:set("tid", counter)
@@ -70,7 +69,7 @@ request = function()
   local headers = {{}}
   headers["Content-Type"] = "application/json"
   headers["Authorization"] = "Bearer " .. tokens[(n % #tokens) + 1]
-  headers["Idempotency-Key"] = "{run}-" .. tid .. "-" .. n
+  headers["Idempotency-Key"] = run .. "-" .. tid .. "-" .. n
   return wrk.format("POST", "/api/v1/orders", headers, body)
 end""",
         ),
@@ -155,8 +154,20 @@ def main() -> None:
     extras: dict[str, float] = {}
 
     def measure(name: str, base: str, path: str, key: str, lua: Path | None = None) -> None:
-        run_wrk("warm-up", base + path, seconds=args.warmup, script=lua)
-        results[key] = run_wrk(name, base + path, seconds=args.seconds, script=lua)
+        run_wrk(
+            "warm-up",
+            base + path,
+            seconds=args.warmup,
+            script=lua,
+            env={"BENCH_RUN": uuid.uuid4().hex},
+        )
+        results[key] = run_wrk(
+            name,
+            base + path,
+            seconds=args.seconds,
+            script=lua,
+            env={"BENCH_RUN": uuid.uuid4().hex},
+        )
         print(results[key].row(), flush=True)
 
     print(HEADER)
