@@ -15,7 +15,7 @@ from opentelemetry.sdk.trace.export import SpanExporter
 
 from orderly import __version__
 from orderly.api import health, metrics
-from orderly.api.v1.router import router as v1_router
+from orderly.api.v1 import router as v1
 from orderly.api.v2.router import router as v2_router
 from orderly.api.versioning import ApiVersionMiddleware
 from orderly.container import Container
@@ -88,7 +88,8 @@ def create_app(
     install_error_handlers(app)
     app.include_router(health.router)
     app.include_router(metrics.router)
-    app.include_router(v1_router)
+    for resource in v1.ROUTERS:
+        app.include_router(resource, prefix=v1.PREFIX)
     app.include_router(v2_router)
     if tracing is not None:
         instrument_app(app, tracing)
