@@ -107,10 +107,12 @@ class OrderService:
     ) -> PlacedOrder:
         self._check_lines(lines)
         digest = fingerprint(lines, payment_method)
-        if idempotency_key and (earlier := await self._replay(user_id, idempotency_key, digest)):
-            return earlier
         try:
             async with self._uow() as uow:
+                if idempotency_key:  # a retry is answered from the same transaction
+                    earlier = await uow.orders.get_by_idempotency_key(user_id, idempotency_key)
+                    if earlier is not None:
+                        return self._replayed(earlier, digest)
                 order = await self._reserve_and_create(
                     uow,
                     user_id=user_id,
@@ -122,10 +124,8 @@ class OrderService:
                 await uow.commit()
         except ConstraintViolated:
             # A concurrent request with the same key committed first: answer with its order.
-            if idempotency_key and (
-                earlier := await self._replay(user_id, idempotency_key, digest)
-            ):
-                return earlier
+            if idempotency_key and (winner := await self._replay(user_id, idempotency_key, digest)):
+                return winner
             raise
         metrics.ORDERS.labels("placed").inc()
         log.info("order_placed", order_id=str(order.id), total_minor=order.total_minor)
@@ -193,8 +193,11 @@ class OrderService:
     async def _replay(self, user_id: uuid.UUID, key: str, digest: str) -> PlacedOrder | None:
         async with self._uow() as uow:
             order = await uow.orders.get_by_idempotency_key(user_id, key)
-        if order is None:
-            return None
+        return None if order is None else self._replayed(order, digest)
+
+    @staticmethod
+    def _replayed(order: Order, digest: str) -> PlacedOrder:
+        """The earlier order for a repeated key, if the request is the same one."""
         if order.request_fingerprint != digest:
             raise IdempotencyKeyReused(
                 "This Idempotency-Key was already used with a different request body"
