@@ -25,6 +25,7 @@ import httpx
 
 from harness import HEADER, ROOT, Result, run_wrk, save, uvicorn_server
 from orderly.core.security import TokenCodec
+from pipeline import forget, noop_throughput, pipeline_throughput, redis_available
 from seed import Seeded, drop_database, lua_array, prepare
 
 SECRET = "bench-secret-key-of-sufficient-length-0123456789"
@@ -130,6 +131,9 @@ def main() -> None:
             "ORDERLY_BENCH_POSTGRES_URL", "postgresql+asyncpg://postgres@127.0.0.1:5432/test"
         ),
     )
+    parser.add_argument(
+        "--redis", default=os.environ.get("ORDERLY_BENCH_REDIS_URL", "redis://127.0.0.1:6379/0")
+    )
     args = parser.parse_args()
     folder = Path(tempfile.mkdtemp(prefix="orderly-bench-"))
     print(f"seeding a PostgreSQL database (logs and scripts in {folder})", flush=True)
@@ -204,6 +208,25 @@ def main() -> None:
             hand.stop()
         results["pg3"] = run_pgbench(folder, seeded, args.seconds)
         print(results["pg3"].row(), flush=True)
+        if redis_available(args.redis):
+            jobs_env = {
+                **env,
+                "ORDERLY_BROKER_URL": args.redis,
+                "ORDERLY_REDIS_KEY_PREFIX": f"orderly-bench-{uuid.uuid4().hex[:8]}",
+                "ORDERLY_MAIL_DIR": str(folder / "mail"),
+            }
+            extras["pipeline_orders_per_s"] = pipeline_throughput(
+                folder, jobs_env, seeded.dsn, tokens[seeded.user_ids[1]], seeded.item_ids
+            )
+            try:
+                extras["noop_tasks_per_s"] = noop_throughput(folder, jobs_env, args.redis)
+            finally:
+                forget(args.redis, jobs_env["ORDERLY_REDIS_KEY_PREFIX"])
+            print(
+                f"5 order pipeline: {extras['pipeline_orders_per_s']:.1f} orders/s end to end; "
+                f"no-op Celery task: {extras['noop_tasks_per_s']:.0f} tasks/s",
+                flush=True,
+            )
     finally:
         asyncio.run(drop_database(args.postgres, seeded.url))
 
@@ -230,7 +253,23 @@ def main() -> None:
                 "ratio": round(ratio, 3),
             }
         )
-    print("5 order pipeline (outbox -> Celery)   skipped: not measured yet (see the README)")
+    if "pipeline_orders_per_s" in extras:
+        ratio = extras["pipeline_orders_per_s"] / extras["noop_tasks_per_s"]
+        print(
+            f"{'5 order pipeline (orders/s)':<37} {'no-op Celery task (tasks/s)':<30} {ratio:5.2f}"
+        )
+        table.append(
+            {
+                "scenario": "5 order pipeline: placed -> paid (orders/s)",
+                "rps": round(extras["pipeline_orders_per_s"], 1),
+                "p99_ms": None,
+                "baseline": "no-op Celery task (tasks/s)",
+                "baseline_rps": round(extras["noop_tasks_per_s"], 1),
+                "ratio": round(ratio, 3),
+            }
+        )
+    else:
+        print("5 order pipeline: skipped, Redis is not reachable at --redis")
     print(
         f"\nready after {extras['ready_seconds']:.2f} s; API worker RSS after the run "
         f"{extras['rss_mb_after']:.0f} MB"
