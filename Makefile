@@ -48,6 +48,7 @@ test-all: lint typecheck
 bench: install
 	$(BIN)/python bench/run.py
 	$(BIN)/python bench/middleware.py
+	$(BIN)/python bench/servers.py
 
 clean:
 	rm -rf $(VENV) .tools .pytest_cache .mypy_cache .ruff_cache
