@@ -330,6 +330,13 @@ class OrderService:
 
     # -- paying --------------------------------------------------------------------------
 
+    async def pay_as(
+        self, *, actor: User, order_id: uuid.UUID, payment_method: str | None = None
+    ) -> Order:
+        """A customer (or an admin) pays now; someone else's order is answered as missing."""
+        await self.get(actor=actor, order_id=order_id)
+        return await self.pay(order_id=order_id, payment_method=payment_method)
+
     async def pay(self, *, order_id: uuid.UUID, payment_method: str | None = None) -> Order:
         """Charge the order once. Idempotent: a paid order is returned as it is.
 

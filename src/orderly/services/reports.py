@@ -12,7 +12,7 @@ from typing import Any
 
 import structlog
 
-from orderly.core.errors import NotFound, Unprocessable
+from orderly.core.errors import Conflict, NotFound, Unprocessable
 from orderly.core.money import to_major
 from orderly.events.types import SalesReportRequested
 from orderly.integrations.email import Mailer
@@ -30,6 +30,10 @@ class ReportNotFound(NotFound):
 
 class InvalidReportRange(Unprocessable):
     code = "invalid-report-range"
+
+
+class ReportNotReady(Conflict):
+    code = "report-not-ready"
 
 
 class ReportService:
@@ -65,6 +69,13 @@ class ReportService:
         if report is None:
             raise ReportNotFound(f"No report with id {report_id}")
         return report
+
+    async def download(self, *, report_id: uuid.UUID) -> tuple[str, str]:
+        """The CSV of a finished report and a file name for it."""
+        report = await self.get(report_id=report_id)
+        if report.status is not ReportStatus.SUCCEEDED or report.content is None:
+            raise ReportNotReady(f"The report is {report.status.value}, not ready for download")
+        return f"sales-{report.date_from}-{report.date_to}.csv", report.content
 
     async def collect(self, *, report_id: uuid.UUID) -> Rows:
         """Step 1: paid orders of the range, summed per day and currency."""

@@ -102,8 +102,8 @@ async def pay_order(
     body: Annotated[OrderPay | None, Body()] = None,
 ) -> OrderRead:
     """Charge the order now (synchronously until payments move to the job queue)."""
-    await orders.get(actor=user, order_id=order_id)  # owner or admin, else 404
-    paid = await orders.pay(order_id=order_id, payment_method=body.payment_method if body else None)
+    method = body.payment_method if body else None
+    paid = await orders.pay_as(actor=user, order_id=order_id, payment_method=method)
     return OrderRead.model_validate(paid)
 
 

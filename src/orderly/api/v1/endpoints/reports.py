@@ -10,7 +10,6 @@ from pydantic import BaseModel, ConfigDict, Field
 from orderly.api.deps import Admin, AdminWriter, get_container
 from orderly.api.problems import problem_responses
 from orderly.container import Container
-from orderly.core.errors import Conflict
 from orderly.models import ReportStatus, SalesReport
 from orderly.schemas.common import RequestModel
 from orderly.services.reports import ReportService
@@ -55,10 +54,6 @@ class ReportRead(BaseModel):
         )
 
 
-class ReportNotReady(Conflict):
-    code = "report-not-ready"
-
-
 @router.post(
     "/sales",
     status_code=status.HTTP_202_ACCEPTED,
@@ -89,12 +84,9 @@ async def read_report(report_id: uuid.UUID, _: Admin, reports: Reports) -> Repor
     responses={200: {"content": {"text/csv": {}}}, **problem_responses(401, 403, 404, 409)},
 )
 async def download_report(report_id: uuid.UUID, _: Admin, reports: Reports) -> Response:
-    report = await reports.get(report_id=report_id)
-    if report.status is not ReportStatus.SUCCEEDED or report.content is None:
-        raise ReportNotReady(f"The report is {report.status.value}, not ready for download")
-    filename = f"sales-{report.date_from}-{report.date_to}.csv"
+    filename, content = await reports.download(report_id=report_id)
     return Response(
-        report.content,
+        content,
         media_type="text/csv",
         headers={"Content-Disposition": f'attachment; filename="{filename}"'},
     )
