@@ -19,6 +19,7 @@ from orderly.core.errors import Conflict
 from orderly.events.types import Event
 from orderly.models import (
     Item,
+    ItemFilter,
     ItemSort,
     Order,
     OrderStatus,
@@ -52,26 +53,15 @@ class Items(Protocol):
     async def reserve_stock(self, item_id: uuid.UUID, quantity: int) -> bool: ...
     async def release_stock(self, item_id: uuid.UUID, quantity: int) -> None: ...
     async def search(
-        self,
-        *,
-        limit: int,
-        offset: int,
-        sort: ItemSort = ...,
-        q: str | None = ...,
-        min_price: int | None = ...,
-        max_price: int | None = ...,
-        in_stock: bool = ...,
+        self, *, criteria: ItemFilter, limit: int, offset: int, sort: ItemSort = ...
     ) -> tuple[list[Item], int]: ...
     async def search_after(
         self,
         *,
+        criteria: ItemFilter,
         limit: int,
         sort: ItemSort = ...,
         after: tuple[Any, uuid.UUID] | None = ...,
-        q: str | None = ...,
-        min_price: int | None = ...,
-        max_price: int | None = ...,
-        in_stock: bool = ...,
     ) -> list[Item]: ...
 
 

@@ -7,7 +7,7 @@ from types import TracebackType
 from typing import Self
 
 from orderly.events.types import Event
-from orderly.models import Item, ItemSort, Order, OrderStatus, Payment, User
+from orderly.models import Item, ItemFilter, ItemSort, Order, OrderStatus, Payment, User
 from orderly.unit_of_work import ConstraintViolated
 
 
@@ -51,15 +51,7 @@ class FakeItems:
         return len(self.rows)
 
     async def search(
-        self,
-        *,
-        limit: int,
-        offset: int,
-        sort: ItemSort = ItemSort.NAME,
-        q: str | None = None,
-        min_price: int | None = None,
-        max_price: int | None = None,
-        in_stock: bool = False,
+        self, *, criteria: ItemFilter, limit: int, offset: int, sort: ItemSort = ItemSort.NAME
     ) -> tuple[list[Item], int]:
         found = [i for i in self.rows.values() if i.is_active]
         return found[offset : offset + limit], len(found)

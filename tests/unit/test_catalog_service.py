@@ -7,6 +7,7 @@ import uuid
 import pytest
 
 from orderly.core.errors import Unprocessable
+from orderly.models import ItemFilter
 from orderly.services.catalog import CatalogService, InvalidPriceRange, ItemNotFound, SkuTaken
 from tests.unit.fakes import FakeUnitOfWork
 
@@ -74,4 +75,4 @@ async def test_soft_delete_hides_from_public_reads(catalog: CatalogService) -> N
 
 async def test_price_range_must_be_ordered(catalog: CatalogService) -> None:
     with pytest.raises(InvalidPriceRange):
-        await catalog.list_items(limit=10, offset=0, min_price=10, max_price=5)
+        await catalog.list_items(criteria=ItemFilter(min_price=10, max_price=5), limit=10, offset=0)

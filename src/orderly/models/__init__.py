@@ -1,7 +1,7 @@
 """ORM tables. Importing this package registers every table on ``Base.metadata``."""
 
 from orderly.models.base import Base
-from orderly.models.item import Item, ItemSort
+from orderly.models.item import Item, ItemFilter, ItemSort
 from orderly.models.order import LineRequest, Order, OrderLine, OrderStatus
 from orderly.models.outbox import OutboxMessage, ProcessedEvent
 from orderly.models.payment import Payment, PaymentStatus
@@ -11,6 +11,7 @@ from orderly.models.user import Role, User
 __all__ = [
     "Base",
     "Item",
+    "ItemFilter",
     "ItemSort",
     "LineRequest",
     "Order",

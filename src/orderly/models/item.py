@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import uuid
+from dataclasses import dataclass
 from enum import StrEnum
 
 from sqlalchemy import BigInteger, CheckConstraint, String, Text, Uuid
@@ -46,3 +47,13 @@ class ItemSort(StrEnum):
     PRICE_DESC = "-price"
     CREATED = "created"
     CREATED_DESC = "-created"
+
+
+@dataclass(frozen=True, slots=True)
+class ItemFilter:
+    """What a catalog search asks for: text in name or sku, a price range, in stock only."""
+
+    q: str | None = None
+    min_price: int | None = None
+    max_price: int | None = None
+    in_stock: bool = False

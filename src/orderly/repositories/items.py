@@ -8,7 +8,7 @@ from typing import Any
 from sqlalchemy import ColumnElement, CursorResult, and_, func, or_, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from orderly.models import Item, ItemSort
+from orderly.models import Item, ItemFilter, ItemSort
 
 _SORT_COLUMN: dict[ItemSort, Any] = {
     ItemSort.NAME: Item.name,
@@ -73,18 +73,10 @@ class ItemRepository:
         return (await self._session.scalar(select(func.count()).select_from(Item))) or 0
 
     async def search(
-        self,
-        *,
-        limit: int,
-        offset: int,
-        sort: ItemSort = ItemSort.NAME,
-        q: str | None = None,
-        min_price: int | None = None,
-        max_price: int | None = None,
-        in_stock: bool = False,
+        self, *, criteria: ItemFilter, limit: int, offset: int, sort: ItemSort = ItemSort.NAME
     ) -> tuple[list[Item], int]:
-        """Active items matching every given filter, one page of them and the total."""
-        conditions = _filters(q, min_price, max_price, in_stock)
+        """Active items matching ``criteria``, one page of them and the total."""
+        conditions = _conditions(criteria)
         page = (
             select(Item)
             .where(*conditions)
@@ -100,16 +92,13 @@ class ItemRepository:
     async def search_after(
         self,
         *,
+        criteria: ItemFilter,
         limit: int,
         sort: ItemSort = ItemSort.NAME,
         after: tuple[Any, uuid.UUID] | None = None,
-        q: str | None = None,
-        min_price: int | None = None,
-        max_price: int | None = None,
-        in_stock: bool = False,
     ) -> list[Item]:
         """Keyset pagination: the ``limit`` items that follow ``after`` (sort value, id)."""
-        conditions = _filters(q, min_price, max_price, in_stock)
+        conditions = _conditions(criteria)
         if after is not None:
             column = _SORT_COLUMN[sort]
             value, last_id = after
@@ -124,19 +113,17 @@ def sort_value(item: Item, sort: ItemSort) -> Any:
     return getattr(item, _SORT_COLUMN[sort].key)
 
 
-def _filters(
-    q: str | None, min_price: int | None, max_price: int | None, in_stock: bool
-) -> list[ColumnElement[bool]]:
+def _conditions(criteria: ItemFilter) -> list[ColumnElement[bool]]:
     conditions: list[ColumnElement[bool]] = [Item.is_active.is_(True)]
-    if q:
-        pattern = f"%{_escape_like(q)}%"
+    if criteria.q:
+        pattern = f"%{_escape_like(criteria.q)}%"
         conditions.append(
             or_(Item.name.ilike(pattern, escape="\\"), Item.sku.ilike(pattern, escape="\\"))
         )
-    if min_price is not None:
-        conditions.append(Item.price_minor >= min_price)
-    if max_price is not None:
-        conditions.append(Item.price_minor <= max_price)
-    if in_stock:
+    if criteria.min_price is not None:
+        conditions.append(Item.price_minor >= criteria.min_price)
+    if criteria.max_price is not None:
+        conditions.append(Item.price_minor <= criteria.max_price)
+    if criteria.in_stock:
         conditions.append(Item.stock > 0)
     return conditions

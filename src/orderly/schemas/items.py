@@ -8,7 +8,7 @@ from fastapi import Query
 from pydantic import AfterValidator, BaseModel, ConfigDict, Field, StrictBool, StrictInt
 
 from orderly.core.money import MAX_AMOUNT_MINOR, validate_currency
-from orderly.models import ItemSort
+from orderly.models import ItemFilter, ItemSort
 from orderly.schemas.common import Pagination, RequestModel
 
 Sku = Annotated[str, Field(min_length=2, max_length=64, pattern=r"^[A-Za-z0-9][A-Za-z0-9._-]*$")]
@@ -56,12 +56,23 @@ class ItemRead(BaseModel):
     updated_at: datetime
 
 
-class ItemFilters(Pagination):
+class ItemCriteria(BaseModel):
+    """The catalog search parameters both API versions accept."""
+
     q: Annotated[str, Field(max_length=100, description="matches name or sku")] | None = None
     min_price: PriceBound | None = None
     max_price: PriceBound | None = None
     in_stock: bool = False
     sort: ItemSort = ItemSort.NAME
+
+    def criteria(self) -> ItemFilter:
+        return ItemFilter(
+            q=self.q, min_price=self.min_price, max_price=self.max_price, in_stock=self.in_stock
+        )
+
+
+class ItemFilters(ItemCriteria, Pagination):
+    pass
 
 
 ItemFiltersQuery = Annotated[ItemFilters, Query()]

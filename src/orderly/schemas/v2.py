@@ -10,9 +10,9 @@ from fastapi import Query
 from pydantic import BaseModel, Field
 
 from orderly.core.money import to_major
-from orderly.models import Item, ItemSort, Order, OrderStatus
+from orderly.models import Item, Order, OrderStatus
 from orderly.schemas.common import MAX_PAGE_SIZE
-from orderly.schemas.items import PriceBound
+from orderly.schemas.items import ItemCriteria
 
 T = TypeVar("T")
 
@@ -36,12 +36,8 @@ class CursorQuery(BaseModel):
     cursor: Annotated[str, Field(max_length=512)] | None = None
 
 
-class ItemBrowse(CursorQuery):
-    q: Annotated[str, Field(max_length=100)] | None = None
-    min_price: PriceBound | None = None
-    max_price: PriceBound | None = None
-    in_stock: bool = False
-    sort: ItemSort = ItemSort.NAME
+class ItemBrowse(ItemCriteria, CursorQuery):
+    pass
 
 
 class OrderBrowse(CursorQuery):

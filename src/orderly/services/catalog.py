@@ -4,13 +4,15 @@ from __future__ import annotations
 
 import uuid
 from collections.abc import Mapping
+from dataclasses import replace
 from typing import Any
 
 from orderly.core.errors import Conflict, NotFound, Unprocessable
 from orderly.core.money import validate_currency
-from orderly.models import Item, ItemSort
+from orderly.models import Item, ItemFilter, ItemSort
 from orderly.unit_of_work import ConstraintViolated, UnitOfWork, UnitOfWorkFactory
 
+NO_FILTER = ItemFilter()
 EDITABLE_FIELDS = frozenset({"sku", "name", "description", "price_minor", "currency", "stock"})
 
 
@@ -26,9 +28,12 @@ class InvalidPriceRange(Unprocessable):
     code = "invalid-price-range"
 
 
-def _check_price_range(min_price: int | None, max_price: int | None) -> None:
-    if min_price is not None and max_price is not None and min_price > max_price:
+def _checked(criteria: ItemFilter) -> ItemFilter:
+    low, high = criteria.min_price, criteria.max_price
+    if low is not None and high is not None and low > high:
         raise InvalidPriceRange("min_price must not be greater than max_price", field="min_price")
+    q = criteria.q.strip() if criteria.q else None
+    return replace(criteria, q=q or None)
 
 
 class CatalogService:
@@ -38,48 +43,28 @@ class CatalogService:
     async def list_items(
         self,
         *,
+        criteria: ItemFilter = NO_FILTER,
         limit: int,
         offset: int,
         sort: ItemSort = ItemSort.NAME,
-        q: str | None = None,
-        min_price: int | None = None,
-        max_price: int | None = None,
-        in_stock: bool = False,
     ) -> tuple[list[Item], int]:
-        _check_price_range(min_price, max_price)
         async with self._uow() as uow:
             return await uow.items.search(
-                limit=limit,
-                offset=offset,
-                sort=sort,
-                q=q.strip() if q else None,
-                min_price=min_price,
-                max_price=max_price,
-                in_stock=in_stock,
+                criteria=_checked(criteria), limit=limit, offset=offset, sort=sort
             )
 
     async def browse(
         self,
         *,
+        criteria: ItemFilter = NO_FILTER,
         limit: int,
         sort: ItemSort = ItemSort.NAME,
         after: tuple[Any, uuid.UUID] | None = None,
-        q: str | None = None,
-        min_price: int | None = None,
-        max_price: int | None = None,
-        in_stock: bool = False,
     ) -> list[Item]:
         """Keyset pages of active items (API v2): the ``limit`` items after ``after``."""
-        _check_price_range(min_price, max_price)
         async with self._uow() as uow:
             return await uow.items.search_after(
-                limit=limit,
-                sort=sort,
-                after=after,
-                q=q.strip() if q else None,
-                min_price=min_price,
-                max_price=max_price,
-                in_stock=in_stock,
+                criteria=_checked(criteria), limit=limit, sort=sort, after=after
             )
 
     async def get_item(self, *, item_id: uuid.UUID, include_inactive: bool = False) -> Item:

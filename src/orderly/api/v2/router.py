@@ -32,13 +32,7 @@ async def browse_items(
     expect = datetime if query.sort.value.endswith("created") else (str, int)
     after = cursor.decode(query.cursor, kind, expect) if query.cursor else None
     found = await catalog.browse(
-        limit=query.limit + 1,
-        sort=query.sort,
-        after=after,
-        q=query.q,
-        min_price=query.min_price,
-        max_price=query.max_price,
-        in_stock=query.in_stock,
+        criteria=query.criteria(), limit=query.limit + 1, sort=query.sort, after=after
     )
     page, more = found[: query.limit], len(found) > query.limit
     following = None

@@ -14,7 +14,9 @@ router = APIRouter(prefix="/items", tags=["items"])
 
 @router.get("", responses=problem_responses(422))
 async def list_items(filters: ItemFiltersQuery, catalog: Catalog) -> Page[ItemRead]:
-    found, total = await catalog.list_items(**filters.model_dump())
+    found, total = await catalog.list_items(
+        criteria=filters.criteria(), limit=filters.limit, offset=filters.offset, sort=filters.sort
+    )
     return Page[ItemRead](
         items=[ItemRead.model_validate(i) for i in found],
         total=total,
