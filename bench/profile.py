@@ -14,17 +14,18 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import json
 import os
 import time
 import uuid
-from collections.abc import Awaitable, Callable
+from collections.abc import Callable
 from datetime import timedelta
 from pathlib import Path
 from typing import Any
 
-import httpx
 from pyinstrument import Profiler
 from pyinstrument.frame import Frame
+from starlette.types import ASGIApp, Message, Scope
 
 from harness import ROOT, commit, save
 from orderly.core.config import Settings
@@ -35,65 +36,122 @@ from seed import Seeded, drop_database, prepare
 SECRET = "bench-secret-key-of-sufficient-length-0123456789"
 CONCURRENCY = 8
 
-Request = Callable[[httpx.AsyncClient, int], Awaitable[httpx.Response]]
+# One request as (method, path, headers, body); the driver calls the ASGI app directly, so
+# the CPU time measured is the application's (no HTTP client or server in the process).
+Call = tuple[str, str, list[tuple[bytes, bytes]], bytes]
+Request = Callable[[int], Call]
 
 
 def scenarios(seeded: Seeded, tokens: dict[uuid.UUID, str]) -> dict[str, Request]:
     run = uuid.uuid4().hex
 
-    async def items(client: httpx.AsyncClient, _: int) -> httpx.Response:
-        return await client.get("/api/v1/items?limit=20")
+    def bearer(user: uuid.UUID) -> tuple[bytes, bytes]:
+        return (b"authorization", f"Bearer {tokens[user]}".encode())
 
-    async def item(client: httpx.AsyncClient, n: int) -> httpx.Response:
-        return await client.get(f"/api/v1/items/{seeded.item_ids[n % len(seeded.item_ids)]}")
+    def items(_: int) -> Call:
+        return "GET", "/api/v1/items?limit=20", [], b""
 
-    async def order(client: httpx.AsyncClient, n: int) -> httpx.Response:
+    def item(n: int) -> Call:
+        return "GET", f"/api/v1/items/{seeded.item_ids[n % len(seeded.item_ids)]}", [], b""
+
+    def order(n: int) -> Call:
         user = seeded.user_ids[n % len(seeded.user_ids)]
-        body = {
-            "lines": [{"item_id": str(seeded.item_ids[n % len(seeded.item_ids)]), "quantity": 1}]
-        }
-        headers = {"Authorization": f"Bearer {tokens[user]}", "Idempotency-Key": f"{run}-{n}"}
-        return await client.post("/api/v1/orders", json=body, headers=headers)
+        line = {"item_id": str(seeded.item_ids[n % len(seeded.item_ids)]), "quantity": 1}
+        body = json.dumps({"lines": [line]}).encode()
+        headers = [
+            bearer(user),
+            (b"idempotency-key", f"{run}-{n}".encode()),
+            (b"content-type", b"application/json"),
+            (b"content-length", str(len(body)).encode()),
+        ]
+        return "POST", "/api/v1/orders", headers, body
 
-    async def orders(client: httpx.AsyncClient, _: int) -> httpx.Response:
-        headers = {"Authorization": f"Bearer {tokens[seeded.heavy_user]}"}
-        return await client.get("/api/v1/orders", headers=headers)
+    def orders(_: int) -> Call:
+        return "GET", "/api/v1/orders", [bearer(seeded.heavy_user)], b""
 
     return {"s1-items": items, "s2-item": item, "s3-order": order, "s4-orders": orders}
 
 
-async def drive(client: httpx.AsyncClient, request: Request, count: int, start: int) -> float:
-    """Send ``count`` requests, CONCURRENCY at a time; this process's CPU time per request (ms:
-    the API's work plus the in-process client's, without the database's)."""
+async def call(app: ASGIApp, request: Call) -> tuple[int, bytes]:
+    """One HTTP request through ``app`` as a server would send it; (status, body)."""
+    method, target, headers, body = request
+    path, _, query = target.partition("?")
+    scope: Scope = {
+        "type": "http",
+        "asgi": {"version": "3.0"},
+        "http_version": "1.1",
+        "method": method,
+        "scheme": "http",
+        "path": path,
+        "raw_path": path.encode(),
+        "query_string": query.encode(),
+        "root_path": "",
+        "headers": [(b"host", b"orderly"), *headers],
+        "client": ("127.0.0.1", 40000),
+        "server": ("127.0.0.1", 8000),
+    }
+    sent = False
+    status = 0
+    chunks: list[bytes] = []
+
+    async def receive() -> Message:
+        nonlocal sent
+        if sent:
+            return {"type": "http.disconnect"}
+        sent = True
+        return {"type": "http.request", "body": body, "more_body": False}
+
+    async def send(message: Message) -> None:
+        nonlocal status
+        if message["type"] == "http.response.start":
+            status = message["status"]
+        elif message["type"] == "http.response.body":
+            chunks.append(message.get("body", b""))
+
+    await app(scope, receive, send)
+    return status, b"".join(chunks)
+
+
+async def drive(app: ASGIApp, request: Request, count: int, start: int) -> float:
+    """Send ``count`` requests, CONCURRENCY at a time; this process's CPU time per request in
+    ms (the application's work, the database's excluded)."""
     counter = iter(range(start, start + count))
 
     async def lane() -> None:
         for n in counter:
-            response = await request(client, n)
-            if response.status_code >= 400:
-                raise RuntimeError(f"{response.status_code}: {response.text[:200]}")
+            status, answer = await call(app, request(n))
+            if status >= 400:
+                raise RuntimeError(f"{status}: {answer[:200]!r}")
 
     began = time.process_time()
     await asyncio.gather(*(lane() for _ in range(CONCURRENCY)))
     return (time.process_time() - began) * 1000 / count
 
 
-def top_functions(root: Frame | None, limit: int = 25) -> list[dict[str, Any]]:
-    """Self time per function across the whole tree, largest first."""
-    totals: dict[str, float] = {}
+def self_time(root: Frame | None) -> tuple[dict[str, float], dict[str, float]]:
+    """Self time per function and per package (top-level module) across the whole tree."""
+    functions: dict[str, float] = {}
+    packages: dict[str, float] = {}
 
     def walk(frame: Frame) -> None:
         if frame.file_path is not None:
             where = f"{frame.function} ({frame.file_path_short}:{frame.line_no})"
-            totals[where] = totals.get(where, 0.0) + frame.total_self_time
+            functions[where] = functions.get(where, 0.0) + frame.total_self_time
+            short = frame.file_path_short or "?"
+            package = short.split("/")[0] if "/" in short else short.split(".")[0]
+            packages[package] = packages.get(package, 0.0) + frame.total_self_time
         for child in frame.children:
             walk(child)
 
     if root is not None:
         walk(root)
+    return functions, packages
+
+
+def ranked(totals: dict[str, float], limit: int) -> list[dict[str, Any]]:
     whole = sum(totals.values()) or 1.0
-    ranked = sorted(totals.items(), key=lambda kv: kv[1], reverse=True)[:limit]
-    return [{"function": f, "share": round(t / whole, 4)} for f, t in ranked]
+    best = sorted(totals.items(), key=lambda kv: kv[1], reverse=True)[:limit]
+    return [{"name": name, "share": round(t / whole, 4)} for name, t in best]
 
 
 async def profile(seeded: Seeded, requests: int) -> dict[str, Any]:
@@ -120,30 +178,36 @@ async def _profile_app(
     summary: dict[str, Any] = {}
     stamp = f"{time.strftime('%Y-%m-%d')}-{commit()}"
     async with app.router.lifespan_context(app):
-        transport = httpx.ASGITransport(app=app, client=("127.0.0.1", 40000))
-        async with httpx.AsyncClient(transport=transport, base_url="http://orderly") as client:
-            for name, request in scenarios(seeded, tokens).items():
-                await drive(client, request, 100, 0)  # warm caches, pools, statements
-                plain = await drive(client, request, requests, 1_000)
-                profiler = Profiler(interval=0.0005, async_mode="disabled")
-                profiler.start()
-                profiled = await drive(client, request, requests, 10_000)
-                session = profiler.stop()
-                tree = profiler.output_text(
-                    unicode=False, color=False, show_all=os.environ.get("BENCH_PROFILE_ALL") == "1"
+        for name, request in scenarios(seeded, tokens).items():
+            await drive(app, request, 100, 0)  # warm caches, pools, statements
+            plain = await drive(app, request, requests, 1_000)
+            profiler = Profiler(interval=0.0005, async_mode="disabled")
+            profiler.start()
+            profiled = await drive(app, request, requests, 10_000)
+            session = profiler.stop()
+            tree = profiler.output_text(
+                unicode=False, color=False, show_all=os.environ.get("BENCH_PROFILE_ALL") == "1"
+            )
+            text = ROOT / "bench" / "results" / f"{stamp}-profile-{name}.txt"
+            text.write_text(tree)
+            functions, packages = self_time(session.root_frame())
+            top = ranked(functions, 25)
+            summary[name] = {
+                "cpu_ms_per_request": round(plain, 3),
+                "cpu_ms_per_request_profiled": round(profiled, 3),
+                "self_time_by_package": ranked(packages, 15),
+                "top_self_time": top,
+                "call_tree": text.name,
+            }
+            print(f"\n{name}: {plain:.2f} CPU ms/request ({profiled:.2f} profiled)")
+            print(
+                "  by package: "
+                + ", ".join(
+                    f"{row['name']} {row['share'] * 100:.0f}%" for row in ranked(packages, 10)
                 )
-                text = ROOT / "bench" / "results" / f"{stamp}-profile-{name}.txt"
-                text.write_text(tree)
-                top = top_functions(session.root_frame())
-                summary[name] = {
-                    "cpu_ms_per_request": round(plain, 3),
-                    "cpu_ms_per_request_profiled": round(profiled, 3),
-                    "top_self_time": top,
-                    "call_tree": text.name,
-                }
-                print(f"\n{name}: {plain:.2f} CPU ms/request ({profiled:.2f} profiled)")
-                for row in top[:12]:
-                    print(f"  {row['share'] * 100:5.1f}%  {row['function']}")
+            )
+            for row in top[:12]:
+                print(f"  {row['share'] * 100:5.1f}%  {row['name']}")
     return summary
 
 

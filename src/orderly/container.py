@@ -15,7 +15,7 @@ from redis.asyncio import Redis
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 
 from orderly.core.config import Settings
-from orderly.core.database import create_engine, create_session_factory
+from orderly.core.database import SessionFactories, create_engine, create_session_factories
 from orderly.core.ratelimit import RateLimiter
 from orderly.core.security import PasswordHasher, TokenCodec
 from orderly.events.handlers import EventDispatcher, StartReport
@@ -27,14 +27,14 @@ from orderly.services.catalog import CatalogService
 from orderly.services.orders import OrderService
 from orderly.services.reports import ReportService
 from orderly.services.users import UserService
-from orderly.unit_of_work import SqlUnitOfWork, UnitOfWork
+from orderly.unit_of_work import UnitOfWork, sql_units_of_work
 
 
 @dataclass(slots=True)
 class Container:
     settings: Settings
     engine: AsyncEngine
-    session_factory: async_sessionmaker[AsyncSession]
+    sessions: SessionFactories
     users: UserService
     catalog: CatalogService
     orders: OrderService
@@ -50,10 +50,8 @@ class Container:
         """``start_report``: how a requested report gets produced; by default right here
         (the embedded runner), in a Celery worker as a chain of tasks."""
         engine = create_engine(settings)
-        session_factory = create_session_factory(engine)
-
-        def uow() -> UnitOfWork:
-            return SqlUnitOfWork(session_factory)
+        sessions = create_session_factories(engine)
+        uow = sql_units_of_work(sessions)
 
         tokens = TokenCodec(
             secret_key=settings.secret_key.get_secret_value(),
@@ -80,7 +78,7 @@ class Container:
         return cls(
             settings=settings,
             engine=engine,
-            session_factory=session_factory,
+            sessions=sessions,
             users=UserService(uow, hasher=PasswordHasher(), tokens=tokens),
             catalog=CatalogService(uow),
             orders=orders,
@@ -92,8 +90,13 @@ class Container:
             dispatcher=dispatcher,
         )
 
-    def uow(self) -> UnitOfWork:
-        return SqlUnitOfWork(self.session_factory)
+    @property
+    def session_factory(self) -> async_sessionmaker[AsyncSession]:
+        """Sessions for writing (the outbox relay, the embedded runner, tests)."""
+        return self.sessions.writer
+
+    def uow(self, *, read_only: bool = False) -> UnitOfWork:
+        return sql_units_of_work(self.sessions)(read_only=read_only)
 
     async def close(self) -> None:
         await self.payments.aclose()

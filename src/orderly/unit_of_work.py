@@ -7,7 +7,6 @@ API, the CLI and (later) the workers pass ``SqlUnitOfWork``.
 from __future__ import annotations
 
 import uuid
-from collections.abc import Callable
 from datetime import datetime
 from types import TracebackType
 from typing import Any, Protocol, Self
@@ -15,6 +14,7 @@ from typing import Any, Protocol, Self
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
+from orderly.core.database import SessionFactories
 from orderly.core.errors import Conflict
 from orderly.events.types import Event
 from orderly.models import (
@@ -126,7 +126,12 @@ class UnitOfWork(Protocol):
     async def rollback(self) -> None: ...
 
 
-UnitOfWorkFactory = Callable[[], UnitOfWork]
+class UnitOfWorkFactory(Protocol):
+    """Opens a unit of work. ``read_only=True`` for use cases that only read: no transaction
+    is opened (each statement runs on its own, as it would under READ COMMITTED anyway), so
+    a read costs its queries and nothing else, and ``commit`` refuses."""
+
+    def __call__(self, *, read_only: bool = False) -> UnitOfWork: ...
 
 
 class ConstraintViolated(Conflict):
@@ -135,8 +140,16 @@ class ConstraintViolated(Conflict):
     code = "constraint-violated"
 
 
+class ReadOnlyUnitOfWork(RuntimeError):
+    """A read-only unit of work was asked to commit: the use case is declared wrongly."""
+
+
 class SqlUnitOfWork:
-    """A session opened on enter; anything not committed is rolled back on exit."""
+    """A session opened on enter; anything not committed is rolled back on exit.
+
+    ``read_only``: the session comes from a factory bound to an AUTOCOMMIT engine (see
+    ``orderly.core.database.create_session_factories``) and ``commit`` raises.
+    """
 
     users: UserRepository
     items: ItemRepository
@@ -144,8 +157,11 @@ class SqlUnitOfWork:
     reports: ReportRepository
     outbox: OutboxRepository
 
-    def __init__(self, session_factory: async_sessionmaker[AsyncSession]) -> None:
+    def __init__(
+        self, session_factory: async_sessionmaker[AsyncSession], *, read_only: bool = False
+    ) -> None:
         self._session_factory = session_factory
+        self._read_only = read_only
         self._session: AsyncSession | None = None
         self._events: list[Event] = []
 
@@ -182,6 +198,8 @@ class SqlUnitOfWork:
         self._events.append(event)
 
     async def commit(self) -> None:
+        if self._read_only:
+            raise ReadOnlyUnitOfWork("a read-only unit of work cannot commit")
         for event in self._events:
             self.session.add(
                 OutboxMessage(
@@ -202,3 +220,14 @@ class SqlUnitOfWork:
 
     async def rollback(self) -> None:
         await self.session.rollback()
+
+
+def sql_units_of_work(sessions: SessionFactories) -> UnitOfWorkFactory:
+    """The factory services get: writers share one pool with AUTOCOMMIT readers."""
+
+    def open_unit(*, read_only: bool = False) -> UnitOfWork:
+        if read_only:
+            return SqlUnitOfWork(sessions.reader, read_only=True)
+        return SqlUnitOfWork(sessions.writer)
+
+    return open_unit

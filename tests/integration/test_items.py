@@ -62,6 +62,22 @@ async def test_public_list_is_paginated_with_a_total(
 
 
 @pytest.mark.parametrize(
+    ("params", "total", "shown"),
+    [
+        ({"limit": 1, "q": "oak"}, 2, 1),  # the total counts the filter, not the page
+        ({"limit": 2, "offset": 4}, 4, 0),  # past the end: the total still comes back
+        ({"limit": 2, "offset": 50, "q": "oak"}, 2, 0),
+        ({"q": "nothing like it"}, 0, 0),
+    ],
+)
+async def test_total_counts_every_match_on_any_page(
+    client: httpx.AsyncClient, catalog: list[Item], params: dict[str, Any], total: int, shown: int
+) -> None:
+    page = (await client.get(ITEMS, params=params)).json()
+    assert (page["total"], len(page["items"])) == (total, shown)
+
+
+@pytest.mark.parametrize(
     ("params", "expected"),
     [
         ({"q": "oak"}, ["Oak Chair", "Oak Lamp"]),

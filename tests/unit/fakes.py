@@ -8,7 +8,7 @@ from typing import Self
 
 from orderly.events.types import Event
 from orderly.models import Item, ItemFilter, ItemSort, Order, OrderStatus, Payment, User
-from orderly.unit_of_work import ConstraintViolated
+from orderly.unit_of_work import ConstraintViolated, ReadOnlyUnitOfWork
 
 
 class FakeUsers:
@@ -122,11 +122,15 @@ class FakeUnitOfWork:
         self.fail_next_commit = False
         self.pending: list[Event] = []
         self.events: list[Event] = []  # what a real unit of work would write to the outbox
+        self.read_only = False
+        self.opened: list[bool] = []  # read_only of every use, in order
 
     def emit(self, event: Event) -> None:
         self.pending.append(event)
 
-    def __call__(self) -> Self:
+    def __call__(self, *, read_only: bool = False) -> Self:
+        self.read_only = read_only
+        self.opened.append(read_only)
         return self
 
     async def __aenter__(self) -> Self:
@@ -141,6 +145,8 @@ class FakeUnitOfWork:
         self.pending.clear()  # not committed: the events are gone with the change
 
     async def commit(self) -> None:
+        if self.read_only:
+            raise ReadOnlyUnitOfWork("a read-only unit of work cannot commit")
         if self.fail_next_commit:
             self.fail_next_commit = False
             self.pending.clear()

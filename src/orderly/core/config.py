@@ -35,7 +35,9 @@ class Settings(BaseSettings):
     database_max_overflow: int = Field(default=10, ge=0)
     database_pool_timeout: float = Field(default=10.0, gt=0)
     database_pool_recycle: int = Field(default=1800, ge=-1)
-    database_pool_pre_ping: bool = True
+    # Off: on asyncpg a pre-ping is three round trips (BEGIN, ping, ROLLBACK) on every checkout.
+    # A connection the server dropped fails its request with 503 and invalidates the pool.
+    database_pool_pre_ping: bool = False
     database_echo: bool = False
     auto_migrate: bool | None = Field(
         default=None, description="Apply migrations on `orderly serve`; default: on in development"

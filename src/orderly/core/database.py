@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from typing import Any
 
 from sqlalchemy import event, text
@@ -46,6 +47,24 @@ def create_engine(settings: Settings) -> AsyncEngine:
 
 def create_session_factory(engine: AsyncEngine) -> async_sessionmaker[AsyncSession]:
     return async_sessionmaker(engine, expire_on_commit=False, autoflush=False)
+
+
+@dataclass(frozen=True, slots=True)
+class SessionFactories:
+    """Sessions for use cases that write (one transaction) and for those that only read."""
+
+    writer: async_sessionmaker[AsyncSession]
+    reader: async_sessionmaker[AsyncSession]
+
+
+def create_session_factories(engine: AsyncEngine) -> SessionFactories:
+    """The reader shares the engine's pool but runs in AUTOCOMMIT: no BEGIN before the first
+    query and no ROLLBACK when the connection goes back, two round trips less per read
+    (profiled: a catalog page went from four round trips to two)."""
+    reader_engine = engine.execution_options(isolation_level="AUTOCOMMIT")
+    return SessionFactories(
+        writer=create_session_factory(engine), reader=create_session_factory(reader_engine)
+    )
 
 
 async def ping(engine: AsyncEngine) -> None:

@@ -9,6 +9,8 @@ import structlog
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
+from sqlalchemy.exc import DBAPIError
+from sqlalchemy.exc import TimeoutError as PoolTimeout
 from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.status import HTTP_500_INTERNAL_SERVER_ERROR
 
@@ -204,8 +206,33 @@ async def _unexpected_error(request: Request, exc: Exception) -> JSONResponse:
     )
 
 
+async def _backend_error(request: Request, exc: Exception) -> JSONResponse:
+    """The database went away (connection lost: the pool is invalidated and the next request
+    reconnects), the pool stayed exhausted, or a backing service refused the connection:
+    503 with Retry-After, the client may retry. Any other database error is a bug (500)."""
+    if isinstance(exc, DBAPIError) and not exc.connection_invalidated:
+        return await _unexpected_error(request, exc)
+    log.warning(
+        "backend_unavailable",
+        path=request.url.path,
+        request_id=getattr(request.state, "request_id", None),
+        error_type=type(exc).__name__,
+    )
+    return problem(
+        503,
+        "Service unavailable",
+        "A backing service is unreachable; retry shortly.",
+        code="backend-unavailable",
+        instance=request.url.path,
+        headers={"Retry-After": "1"},
+    )
+
+
 def install_error_handlers(app: FastAPI) -> None:
     app.add_exception_handler(DomainError, _domain_error)
+    app.add_exception_handler(DBAPIError, _backend_error)
+    app.add_exception_handler(PoolTimeout, _backend_error)
+    app.add_exception_handler(ConnectionError, _backend_error)
     app.add_exception_handler(RequestValidationError, _validation_error)
     app.add_exception_handler(StarletteHTTPException, _http_error)
     app.add_exception_handler(Exception, _unexpected_error)

@@ -4,12 +4,53 @@ from __future__ import annotations
 
 import uuid
 from datetime import datetime
+from functools import lru_cache
+from typing import Any
 
-from sqlalchemy import ColumnElement, and_, func, or_, select
+from sqlalchemy import ColumnElement, Select, and_, bindparam, or_, select
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import selectinload
 
 from orderly.models import Order, OrderStatus, Payment
+from orderly.repositories.paging import page_with_total
+
+# Built once, executed with bound values (see repositories/items.py).
+_WITH_LINES = selectinload(Order.lines)
+_BY_ID = select(Order).where(Order.id == bindparam("order_id")).options(_WITH_LINES)
+_BY_ID_FOR_UPDATE = _BY_ID.with_for_update()
+_BY_KEY = (
+    select(Order)
+    .where(Order.user_id == bindparam("user_id"), Order.idempotency_key == bindparam("key"))
+    .options(_WITH_LINES)
+)
+_PAYMENT = select(Payment).where(Payment.order_id == bindparam("order_id"))
+
+
+@lru_cache(maxsize=16)
+def _visible(*, by_user: bool, by_status: bool, keyset: bool) -> Select[Order]:
+    """Orders, newest first, optionally one user's and / or in one status, with their lines."""
+    conditions: list[ColumnElement[bool]] = []
+    if by_user:
+        conditions.append(Order.user_id == bindparam("user_id"))
+    if by_status:
+        conditions.append(Order.status == bindparam("status", type_=Order.status.type))
+    if keyset:
+        created = bindparam("after_created", type_=Order.created_at.type)
+        conditions.append(
+            or_(
+                Order.created_at < created,
+                and_(Order.created_at == created, Order.id < bindparam("after_id")),
+            )
+        )
+        tiebreak = Order.id.desc()
+    else:
+        tiebreak = Order.id.asc()
+    return (
+        select(Order)
+        .where(*conditions)
+        .options(_WITH_LINES)
+        .order_by(Order.created_at.desc(), tiebreak)
+    )
 
 
 class OrderRepository:
@@ -24,18 +65,12 @@ class OrderRepository:
 
     async def get(self, order_id: uuid.UUID, *, for_update: bool = False) -> Order | None:
         """The order with its lines; ``for_update`` locks the row (PostgreSQL) for a transition."""
-        statement = select(Order).where(Order.id == order_id).options(selectinload(Order.lines))
-        if for_update:
-            statement = statement.with_for_update()
-        return (await self._session.scalars(statement)).one_or_none()
+        statement = _BY_ID_FOR_UPDATE if for_update else _BY_ID
+        return (await self._session.scalars(statement, {"order_id": order_id})).one_or_none()
 
     async def get_by_idempotency_key(self, user_id: uuid.UUID, key: str) -> Order | None:
-        statement = (
-            select(Order)
-            .where(Order.user_id == user_id, Order.idempotency_key == key)
-            .options(selectinload(Order.lines))
-        )
-        return (await self._session.scalars(statement)).one_or_none()
+        found = await self._session.scalars(_BY_KEY, {"user_id": user_id, "key": key})
+        return found.one_or_none()
 
     async def page(
         self,
@@ -45,24 +80,11 @@ class OrderRepository:
         user_id: uuid.UUID | None = None,
         status: OrderStatus | None = None,
     ) -> tuple[list[Order], int]:
-        conditions: list[ColumnElement[bool]] = []
-        if user_id is not None:
-            conditions.append(Order.user_id == user_id)
-        if status is not None:
-            conditions.append(Order.status == status)
-        page = (
-            select(Order)
-            .where(*conditions)
-            .options(selectinload(Order.lines))
-            .order_by(Order.created_at.desc(), Order.id)
-            .limit(limit)
-            .offset(offset)
+        matching = _visible(by_user=user_id is not None, by_status=status is not None, keyset=False)
+        params = {"user_id": user_id, "status": status}
+        return await page_with_total(
+            self._session, matching, limit=limit, offset=offset, params=params
         )
-        orders = list(await self._session.scalars(page))
-        total = await self._session.scalar(
-            select(func.count()).select_from(Order).where(*conditions)
-        )
-        return orders, total or 0
 
     async def page_after(
         self,
@@ -73,27 +95,13 @@ class OrderRepository:
         after: tuple[datetime, uuid.UUID] | None = None,
     ) -> list[Order]:
         """Keyset pagination, newest first: the ``limit`` orders older than ``after``."""
-        conditions: list[ColumnElement[bool]] = []
-        if user_id is not None:
-            conditions.append(Order.user_id == user_id)
-        if status is not None:
-            conditions.append(Order.status == status)
+        page = _visible(
+            by_user=user_id is not None, by_status=status is not None, keyset=after is not None
+        ).limit(bindparam("limit"))
+        params: dict[str, Any] = {"user_id": user_id, "status": status, "limit": limit}
         if after is not None:
-            created, last_id = after
-            conditions.append(
-                or_(
-                    Order.created_at < created,
-                    and_(Order.created_at == created, Order.id < last_id),
-                )
-            )
-        page = (
-            select(Order)
-            .where(*conditions)
-            .options(selectinload(Order.lines))
-            .order_by(Order.created_at.desc(), Order.id.desc())
-            .limit(limit)
-        )
-        return list(await self._session.scalars(page))
+            params["after_created"], params["after_id"] = after
+        return list(await self._session.scalars(page, params))
 
     async def pending_ids_before(self, cutoff: datetime, *, limit: int) -> list[uuid.UUID]:
         """Orders still waiting for payment that were placed before ``cutoff``."""
@@ -120,5 +128,4 @@ class OrderRepository:
         return list(await self._session.scalars(statement))
 
     async def get_payment(self, order_id: uuid.UUID) -> Payment | None:
-        statement = select(Payment).where(Payment.order_id == order_id)
-        return (await self._session.scalars(statement)).one_or_none()
+        return (await self._session.scalars(_PAYMENT, {"order_id": order_id})).one_or_none()

@@ -4,10 +4,17 @@ from __future__ import annotations
 
 import uuid
 
-from sqlalchemy import func, select
+from sqlalchemy import bindparam, func, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from orderly.models import Role, User
+from orderly.repositories.paging import page_with_total
+
+# Built once, executed with bound values (see repositories/items.py).
+_BY_ID = select(User).where(User.id == bindparam("user_id"))
+_BY_EMAIL = select(User).where(User.email == bindparam("email"))
+_EVERYONE = select(User).order_by(User.created_at, User.id)
+_COUNT = select(func.count()).select_from(User)
 
 
 class UserRepository:
@@ -18,20 +25,18 @@ class UserRepository:
         self._session.add(user)
 
     async def get(self, user_id: uuid.UUID) -> User | None:
-        return await self._session.get(User, user_id)
+        return (await self._session.scalars(_BY_ID, {"user_id": user_id})).one_or_none()
 
     async def get_by_email(self, email: str) -> User | None:
-        statement = select(User).where(User.email == User.normalize_email(email))
-        return (await self._session.scalars(statement)).one_or_none()
+        found = await self._session.scalars(_BY_EMAIL, {"email": User.normalize_email(email)})
+        return found.one_or_none()
 
     async def count(self) -> int:
-        return (await self._session.scalar(select(func.count()).select_from(User))) or 0
+        return (await self._session.scalar(_COUNT)) or 0
 
     async def active_admins(self) -> list[User]:
         statement = select(User).where(User.role == Role.ADMIN, User.is_active.is_(True))
         return list(await self._session.scalars(statement))
 
     async def list(self, *, limit: int, offset: int) -> tuple[list[User], int]:
-        page = select(User).order_by(User.created_at, User.id).limit(limit).offset(offset)
-        users = list(await self._session.scalars(page))
-        return users, await self.count()
+        return await page_with_total(self._session, _EVERYONE, limit=limit, offset=offset)

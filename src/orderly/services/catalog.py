@@ -48,7 +48,7 @@ class CatalogService:
         offset: int,
         sort: ItemSort = ItemSort.NAME,
     ) -> tuple[list[Item], int]:
-        async with self._uow() as uow:
+        async with self._uow(read_only=True) as uow:
             return await uow.items.search(
                 criteria=_checked(criteria), limit=limit, offset=offset, sort=sort
             )
@@ -62,13 +62,13 @@ class CatalogService:
         after: tuple[Any, uuid.UUID] | None = None,
     ) -> list[Item]:
         """Keyset pages of active items (API v2): the ``limit`` items after ``after``."""
-        async with self._uow() as uow:
+        async with self._uow(read_only=True) as uow:
             return await uow.items.search_after(
                 criteria=_checked(criteria), limit=limit, sort=sort, after=after
             )
 
     async def get_item(self, *, item_id: uuid.UUID, include_inactive: bool = False) -> Item:
-        async with self._uow() as uow:
+        async with self._uow(read_only=True) as uow:
             item = await uow.items.get(item_id)
         if item is None or (not item.is_active and not include_inactive):
             raise ItemNotFound(f"No item with id {item_id}")

@@ -191,7 +191,7 @@ class OrderService:
         return order
 
     async def _replay(self, user_id: uuid.UUID, key: str, digest: str) -> PlacedOrder | None:
-        async with self._uow() as uow:
+        async with self._uow(read_only=True) as uow:
             order = await uow.orders.get_by_idempotency_key(user_id, key)
         return None if order is None else self._replayed(order, digest)
 
@@ -207,7 +207,7 @@ class OrderService:
     # -- reading -------------------------------------------------------------------------
 
     async def get(self, *, actor: User, order_id: uuid.UUID) -> Order:
-        async with self._uow() as uow:
+        async with self._uow(read_only=True) as uow:
             order = await uow.orders.get(order_id)
         return self._visible(actor, order, order_id)
 
@@ -222,7 +222,7 @@ class OrderService:
     ) -> tuple[list[Order], int]:
         """Customers see their own orders; an admin sees all, optionally one user's."""
         owner = user_id if actor.is_admin else actor.id
-        async with self._uow() as uow:
+        async with self._uow(read_only=True) as uow:
             return await uow.orders.page(limit=limit, offset=offset, user_id=owner, status=status)
 
     async def browse(
@@ -236,7 +236,7 @@ class OrderService:
     ) -> list[Order]:
         """Keyset pages, newest first (API v2); the same visibility as ``list``."""
         owner = user_id if actor.is_admin else actor.id
-        async with self._uow() as uow:
+        async with self._uow(read_only=True) as uow:
             return await uow.orders.page_after(
                 limit=limit, user_id=owner, status=status, after=after
             )

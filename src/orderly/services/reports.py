@@ -64,7 +64,7 @@ class ReportService:
         return report
 
     async def get(self, *, report_id: uuid.UUID) -> SalesReport:
-        async with self._uow() as uow:
+        async with self._uow(read_only=True) as uow:
             report = await uow.reports.get(report_id)
         if report is None:
             raise ReportNotFound(f"No report with id {report_id}")

@@ -110,7 +110,7 @@ class UserService:
 
     async def _user_for_token(self, token: str, token_type: TokenType) -> User:
         claims = self._tokens.decode(token, token_type)
-        async with self._uow() as uow:
+        async with self._uow(read_only=True) as uow:
             user = await uow.users.get(claims.user_id)
         if user is None or not user.is_active or user.token_version != claims.version:
             raise InvalidToken("The token is no longer valid")
@@ -143,11 +143,11 @@ class UserService:
             return user
 
     async def list_users(self, *, limit: int, offset: int) -> tuple[list[User], int]:
-        async with self._uow() as uow:
+        async with self._uow(read_only=True) as uow:
             return await uow.users.list(limit=limit, offset=offset)
 
     async def get_user(self, *, user_id: uuid.UUID) -> User:
-        async with self._uow() as uow:
+        async with self._uow(read_only=True) as uow:
             user = await uow.users.get(user_id)
         if user is None:
             raise UserNotFound(f"No user with id {user_id}")
