@@ -11,6 +11,7 @@ from datetime import datetime
 from types import TracebackType
 from typing import Any, Protocol, Self
 
+from sqlalchemy import insert
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
@@ -126,6 +127,22 @@ class UnitOfWork(Protocol):
     async def rollback(self) -> None: ...
 
 
+_INSERT_OUTBOX = insert(OutboxMessage.metadata.tables[OutboxMessage.__tablename__])
+
+
+def _outbox_row(event: Event) -> dict[str, Any]:
+    return {
+        "id": event.event_id,
+        "event_type": event.name,
+        "payload": event.to_payload(),
+        "created_at": event.occurred_at,
+        "available_at": event.occurred_at,
+        "published_at": None,
+        "attempts": 0,
+        "last_error": None,
+    }
+
+
 class UnitOfWorkFactory(Protocol):
     """Opens a unit of work. ``read_only=True`` for use cases that only read: no transaction
     is opened (each statement runs on its own, as it would under READ COMMITTED anyway), so
@@ -200,19 +217,11 @@ class SqlUnitOfWork:
     async def commit(self) -> None:
         if self._read_only:
             raise ReadOnlyUnitOfWork("a read-only unit of work cannot commit")
-        for event in self._events:
-            self.session.add(
-                OutboxMessage(
-                    id=event.event_id,
-                    event_type=event.name,
-                    payload=event.to_payload(),
-                    created_at=event.occurred_at,
-                    available_at=event.occurred_at,
-                    attempts=0,
-                )
-            )
-        self._events.clear()
+        events, self._events = self._events, []
         try:
+            await self.orders.write_new()
+            if events:
+                await self.session.execute(_INSERT_OUTBOX, [_outbox_row(e) for e in events])
             await self.session.commit()
         except IntegrityError as exc:
             await self.session.rollback()

@@ -4,8 +4,10 @@ from __future__ import annotations
 
 from datetime import UTC, datetime
 from enum import StrEnum
+from functools import cache
+from typing import Any
 
-from sqlalchemy import DateTime, Enum, MetaData
+from sqlalchemy import DateTime, Enum, MetaData, inspect
 from sqlalchemy.engine import Dialect
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 from sqlalchemy.types import TypeDecorator
@@ -61,3 +63,20 @@ class Base(DeclarativeBase):
 class Timestamped:
     created_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow, index=True)
     updated_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow, onupdate=utcnow)
+
+
+@cache
+def _columns_of(entity_type: type[Base]) -> tuple[tuple[str, str], ...]:
+    """(attribute, column name) for every mapped column of ``entity_type``."""
+    mapper = inspect(entity_type)
+    return tuple(
+        (attribute.key, column.key)
+        for attribute in mapper.column_attrs
+        for column in attribute.columns
+    )
+
+
+def column_values(entity: Base) -> dict[str, Any]:
+    """The entity's value for every column of its table, keyed by column name, for a
+    Core INSERT of an object built in Python (defaults are not applied: set them first)."""
+    return {column: getattr(entity, attribute) for attribute, column in _columns_of(type(entity))}

@@ -24,7 +24,7 @@ from sqlalchemy import (
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
 from orderly.core.errors import Conflict, Unprocessable
-from orderly.models.base import Base, Timestamped, str_enum
+from orderly.models.base import Base, Timestamped, str_enum, utcnow
 from orderly.models.item import Item
 
 
@@ -118,8 +118,11 @@ class Order(Timestamped, Base):
                 + ", ".join(sorted(currencies)),
                 field="lines",
             )
+        order_id, now = uuid.uuid4(), utcnow()
         order = cls(
-            id=uuid.uuid4(),
+            id=order_id,
+            created_at=now,
+            updated_at=now,
             user_id=user_id,
             status=OrderStatus.PENDING_PAYMENT,
             currency=currencies.pop(),
@@ -129,6 +132,7 @@ class Order(Timestamped, Base):
             lines=[
                 OrderLine(
                     id=uuid.uuid4(),
+                    order_id=order_id,
                     position=position,
                     item_id=line.item.id,
                     quantity=line.quantity,

@@ -7,11 +7,12 @@ from datetime import datetime
 from functools import lru_cache
 from typing import Any
 
-from sqlalchemy import ColumnElement, Select, and_, bindparam, or_, select
+from sqlalchemy import ColumnElement, Select, and_, bindparam, insert, or_, select
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import selectinload
 
-from orderly.models import Order, OrderStatus, Payment
+from orderly.models import Order, OrderLine, OrderStatus, Payment
+from orderly.models.base import column_values
 from orderly.repositories.paging import page_with_total
 
 # Built once, executed with bound values (see repositories/items.py).
@@ -53,12 +54,30 @@ def _visible(*, by_user: bool, by_status: bool, keyset: bool) -> Select[Order]:
     )
 
 
+_INSERT_ORDERS = insert(Order.metadata.tables[Order.__tablename__])
+_INSERT_LINES = insert(OrderLine.metadata.tables[OrderLine.__tablename__])
+
+
 class OrderRepository:
     def __init__(self, session: AsyncSession) -> None:
         self._session = session
+        self._new: list[Order] = []
 
     def add(self, order: Order) -> None:
-        self._session.add(order)
+        """A new order (with its lines); written by ``write_new`` when the unit of work
+        commits. Plain INSERTs rather than the ORM's flush, which profiled at a third of
+        POST /orders' CPU for two rows; the order itself is complete before it is written
+        (ids and timestamps are set by ``Order.place``)."""
+        self._new.append(order)
+
+    async def write_new(self) -> None:
+        if not self._new:
+            return
+        orders, self._new = self._new, []
+        await self._session.execute(_INSERT_ORDERS, [column_values(o) for o in orders])
+        lines = [column_values(line) for order in orders for line in order.lines]
+        if lines:
+            await self._session.execute(_INSERT_LINES, lines)
 
     def add_payment(self, payment: Payment) -> None:
         self._session.add(payment)
