@@ -8,10 +8,10 @@ from __future__ import annotations
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from datetime import timedelta
+from typing import TYPE_CHECKING
 
 from fastapi import FastAPI
 from fastapi.middleware.cors import CORSMiddleware
-from opentelemetry.sdk.trace.export import SpanExporter
 
 from orderly import __version__
 from orderly.api import health, metrics
@@ -34,6 +34,9 @@ from orderly.core.observability import (
     tracer_provider,
 )
 from orderly.jobs.embedded import EmbeddedRunner
+
+if TYPE_CHECKING:
+    from opentelemetry.sdk.trace.export import SpanExporter
 
 DESCRIPTION = """
 Order management: register, browse the catalog, place orders, pay, get e-mails.
