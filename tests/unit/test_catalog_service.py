@@ -76,3 +76,13 @@ async def test_soft_delete_hides_from_public_reads(catalog: CatalogService) -> N
 async def test_price_range_must_be_ordered(catalog: CatalogService) -> None:
     with pytest.raises(InvalidPriceRange):
         await catalog.list_items(criteria=ItemFilter(min_price=10, max_price=5), limit=10, offset=0)
+
+
+async def test_reads_open_read_only_units_and_writes_do_not(
+    catalog: CatalogService, uow: FakeUnitOfWork
+) -> None:
+    item_id = await make(catalog)
+    await catalog.get_item(item_id=item_id)
+    await catalog.list_items(limit=10, offset=0)
+    await catalog.update_item(item_id=item_id, changes={"stock": 4})
+    assert uow.opened == [False, True, True, False]

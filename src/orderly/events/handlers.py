@@ -55,7 +55,7 @@ class EventDispatcher:
     async def dispatch(self, event: Event) -> None:
         """Run every handler of the event that has not finished for it yet."""
         for name, handler in self.registry.get(type(event), []):
-            async with self._uow() as uow:
+            async with self._uow(read_only=True) as uow:
                 if await uow.outbox.is_processed(event.event_id, name):
                     log.info("event_already_handled", event_id=str(event.event_id), handler=name)
                     continue
@@ -89,7 +89,7 @@ class EventDispatcher:
 
     async def order_paid_email(self, event: Event) -> None:
         assert isinstance(event, OrderPaid)  # noqa: S101
-        async with self._uow() as uow:
+        async with self._uow(read_only=True) as uow:
             order = await uow.orders.get(event.order_id)
             user = await uow.users.get(event.user_id)
             wanted = [line.item_id for line in order.lines] if order else []
@@ -116,7 +116,7 @@ class EventDispatcher:
 
     async def payment_failed_email(self, event: Event) -> None:
         assert isinstance(event, OrderPaymentFailed)  # noqa: S101
-        async with self._uow() as uow:
+        async with self._uow(read_only=True) as uow:
             user = await uow.users.get(event.user_id)
         if user is None:
             return
