@@ -15,7 +15,12 @@ from redis.asyncio import Redis
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 
 from orderly.core.config import Settings
-from orderly.core.database import SessionFactories, create_engine, create_session_factories
+from orderly.core.database import (
+    SessionFactories,
+    connection_gate,
+    create_engine,
+    create_session_factories,
+)
 from orderly.core.ratelimit import RateLimiter
 from orderly.core.security import PasswordHasher, TokenCodec
 from orderly.events.handlers import EventDispatcher, StartReport
@@ -50,7 +55,7 @@ class Container:
         """``start_report``: how a requested report gets produced; by default right here
         (the embedded runner), in a Celery worker as a chain of tasks."""
         engine = create_engine(settings)
-        sessions = create_session_factories(engine)
+        sessions = create_session_factories(engine, gate=connection_gate(settings))
         uow = sql_units_of_work(sessions)
 
         tokens = TokenCodec(

@@ -17,6 +17,7 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from orderly.core.database import SessionFactories
 from orderly.core.errors import Conflict
+from orderly.core.gate import ConnectionGate
 from orderly.events.types import Event
 from orderly.models import (
     Item,
@@ -175,14 +176,21 @@ class SqlUnitOfWork:
     outbox: OutboxRepository
 
     def __init__(
-        self, session_factory: async_sessionmaker[AsyncSession], *, read_only: bool = False
+        self,
+        session_factory: async_sessionmaker[AsyncSession],
+        *,
+        read_only: bool = False,
+        gate: ConnectionGate | None = None,
     ) -> None:
         self._session_factory = session_factory
         self._read_only = read_only
+        self._gate = gate
         self._session: AsyncSession | None = None
         self._events: list[Event] = []
 
     async def __aenter__(self) -> Self:
+        if self._gate is not None:
+            await self._gate.acquire()
         self._session = self._session_factory()
         self.users = UserRepository(self._session)
         self.items = ItemRepository(self._session)
@@ -199,10 +207,14 @@ class SqlUnitOfWork:
     ) -> None:
         self._events.clear()
         session, self._session = self._session, None
-        if session is not None:
-            # Closing ends the transaction: whatever was not committed is rolled back, and
-            # loaded objects stay readable (detached, not expired) for the response.
-            await session.close()
+        try:
+            if session is not None:
+                # Closing ends the transaction: whatever was not committed is rolled back,
+                # and loaded objects stay readable (detached, not expired) for the response.
+                await session.close()
+        finally:
+            if self._gate is not None:
+                self._gate.release()
 
     @property
     def session(self) -> AsyncSession:
@@ -236,7 +248,7 @@ def sql_units_of_work(sessions: SessionFactories) -> UnitOfWorkFactory:
 
     def open_unit(*, read_only: bool = False) -> UnitOfWork:
         if read_only:
-            return SqlUnitOfWork(sessions.reader, read_only=True)
-        return SqlUnitOfWork(sessions.writer)
+            return SqlUnitOfWork(sessions.reader, read_only=True, gate=sessions.gate)
+        return SqlUnitOfWork(sessions.writer, gate=sessions.gate)
 
     return open_unit
