@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import time
 import uuid
 from datetime import timedelta
 from decimal import Decimal
@@ -38,6 +39,30 @@ def test_expired_token() -> None:
     pair = codec(access=timedelta(seconds=-1)).issue_pair(uuid.uuid4(), 0)
     with pytest.raises(InvalidToken, match="expired"):
         codec().decode(pair.access_token, TokenType.ACCESS)
+
+
+def test_a_remembered_token_still_expires_and_keeps_its_type(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    tokens = codec(access=timedelta(seconds=60))
+    pair = tokens.issue_pair(uuid.uuid4(), 0)
+    tokens.decode(pair.access_token, TokenType.ACCESS)  # verified once, then remembered
+    with pytest.raises(InvalidToken, match="access token cannot be used"):
+        tokens.decode(pair.access_token, TokenType.REFRESH)
+    later = time.time() + 61
+    monkeypatch.setattr(time, "time", lambda: later)
+    with pytest.raises(InvalidToken, match="expired"):
+        tokens.decode(pair.access_token, TokenType.ACCESS)
+
+
+def test_a_tampered_token_is_refused_even_after_the_genuine_one_was_seen() -> None:
+    tokens = codec()
+    genuine = tokens.issue_pair(uuid.uuid4(), 0).access_token
+    tokens.decode(genuine, TokenType.ACCESS)
+    header, payload, signature = genuine.split(".")
+    forged = f"{header}.{payload}.{signature[:-2]}AA"
+    with pytest.raises(InvalidToken, match="invalid"):
+        tokens.decode(forged, TokenType.ACCESS)
 
 
 def test_money_is_exact() -> None:

@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import secrets
+import time
 import uuid
+from collections import OrderedDict
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from enum import StrEnum
@@ -59,12 +61,21 @@ class PasswordHasher:
 
 
 class TokenCodec:
+    """Issues and verifies tokens. Verified tokens are remembered until they expire (at most
+    ``VERIFIED_CACHE_SIZE`` of them): a client sends the same access token with every
+    request, and verifying it again (base64, JSON, HMAC, claim checks) profiled at ~4 % of
+    an authenticated request. Revocation is unaffected: the user's token version and state
+    are read from the database on every request."""
+
+    VERIFIED_CACHE_SIZE = 4096
+
     def __init__(
         self, *, secret_key: str, algorithm: str, access_ttl: timedelta, refresh_ttl: timedelta
     ) -> None:
         self._key = secret_key
         self._algorithm = algorithm
         self._ttl = {TokenType.ACCESS: access_ttl, TokenType.REFRESH: refresh_ttl}
+        self._verified: OrderedDict[str, tuple[TokenClaims, float]] = OrderedDict()
 
     def issue_pair(self, user_id: uuid.UUID, version: int) -> TokenPair:
         return TokenPair(
@@ -88,6 +99,23 @@ class TokenCodec:
 
     def decode(self, token: str, expected: TokenType) -> TokenClaims:
         """Verify signature, expiry, issuer and type; ``alg: none`` is never accepted."""
+        known = self._verified.get(token)
+        if known is not None:
+            claims, expires_at = known
+            if time.time() < expires_at:
+                return self._checked(claims, expected)
+            del self._verified[token]
+            raise InvalidToken("The token has expired")
+        claims = self._verify(token)
+        return self._checked(claims, expected)
+
+    @staticmethod
+    def _checked(claims: TokenClaims, expected: TokenType) -> TokenClaims:
+        if claims.token_type is not expected:
+            raise InvalidToken(f"A {claims.token_type.value} token cannot be used here")
+        return claims
+
+    def _verify(self, token: str) -> TokenClaims:
         try:
             claims = jwt.decode(
                 token,
@@ -96,13 +124,17 @@ class TokenCodec:
                 issuer=ISSUER,
                 options={"require": ["exp", "iat", "sub", "typ", "ver", "iss"]},
             )
-            token_type = TokenType(claims["typ"])
-            user_id = uuid.UUID(str(claims["sub"]))
-            version = int(claims["ver"])
+            verified = TokenClaims(
+                user_id=uuid.UUID(str(claims["sub"])),
+                token_type=TokenType(claims["typ"]),
+                version=int(claims["ver"]),
+            )
+            expires_at = float(claims["exp"])
         except jwt.ExpiredSignatureError as exc:
             raise InvalidToken("The token has expired") from exc
         except (jwt.PyJWTError, ValueError, TypeError) as exc:
             raise InvalidToken("The token is invalid") from exc
-        if token_type is not expected:
-            raise InvalidToken(f"A {token_type.value} token cannot be used here")
-        return TokenClaims(user_id=user_id, token_type=token_type, version=version)
+        self._verified[token] = (verified, expires_at)
+        if len(self._verified) > self.VERIFIED_CACHE_SIZE:
+            self._verified.popitem(last=False)  # the oldest verified token goes first
+        return verified
