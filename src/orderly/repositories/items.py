@@ -21,7 +21,7 @@ from sqlalchemy import (
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from orderly.models import Item, ItemFilter, ItemSort
-from orderly.repositories.paging import page_with_total
+from orderly.repositories.paging import first_rows, page_with_total
 
 _SORT_COLUMN: dict[ItemSort, Any] = {
     ItemSort.NAME: Item.name,
@@ -122,7 +122,7 @@ class ItemRepository:
         params = {**_Shape.params(criteria), "limit": limit}
         if after is not None:
             params["after_value"], params["after_id"] = after
-        return list(await self._session.scalars(statement.limit(bindparam("limit")), params))
+        return list(await self._session.scalars(first_rows(statement), params))
 
 
 def sort_value(item: Item, sort: ItemSort) -> Any:

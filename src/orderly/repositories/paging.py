@@ -1,4 +1,4 @@
-"""Offset pages with their total in one round trip."""
+"""Pages: offset pages with their total in one round trip, keyset pages of ``:limit`` rows."""
 
 from __future__ import annotations
 
@@ -20,6 +20,12 @@ def _counted(statement: Select[Any]) -> Select[Any]:
         .limit(bindparam("page_limit", type_=Integer))
         .offset(bindparam("page_offset", type_=Integer))
     )
+
+
+@lru_cache(maxsize=512)
+def first_rows(statement: Select[T]) -> Select[T]:
+    """``statement`` limited to ``:limit`` rows (a keyset page), built once per statement."""
+    return statement.limit(bindparam("limit", type_=Integer))
 
 
 @lru_cache(maxsize=512)
@@ -46,7 +52,8 @@ async def page_with_total(
     by its identity.
     """
     values = {**(params or {}), "page_limit": limit, "page_offset": offset}
-    rows = (await session.execute(_counted(statement), values)).all()
+    # unique(): a joined eager load of a collection repeats the parent row per child
+    rows = (await session.execute(_counted(statement), values)).unique().all()
     if rows:
         return [row[0] for row in rows], int(rows[0][1])
     if offset == 0:
