@@ -11,6 +11,7 @@ import logging
 import re
 import sys
 from collections.abc import MutableMapping
+from functools import lru_cache
 from typing import Any
 
 import structlog
@@ -23,10 +24,15 @@ _SENSITIVE = re.compile(
 REDACTED = "[redacted]"
 
 
+@lru_cache(maxsize=1024)
+def _is_sensitive(key: str) -> bool:
+    return key != "event" and _SENSITIVE.search(key) is not None
+
+
 def redact(_: Any, __: str, event: MutableMapping[str, Any]) -> MutableMapping[str, Any]:
     """Drop the value of any field whose name looks secret (password, token, hash, ...)."""
     for key in list(event):
-        if key != "event" and _SENSITIVE.search(key):
+        if _is_sensitive(key):
             event[key] = REDACTED
     return event
 
@@ -61,6 +67,12 @@ def configure_logging(settings: Settings) -> None:
             processors=[structlog.stdlib.ProcessorFormatter.remove_processors_meta, renderer],
         )
     )
+    # What a record would collect and no line shows: the caller's file and line (a stack
+    # walk per record), thread and process names (the logging HOWTO's optimisation).
+    logging._srcfile = None
+    logging.logThreads = False
+    logging.logProcesses = False
+    logging.logMultiprocessing = False
     root = logging.getLogger()
     root.handlers[:] = [handler]
     root.setLevel(settings.log_level.upper())
