@@ -13,7 +13,7 @@ import asyncpg
 import httpx
 import redis
 
-from harness import BIN, ROOT, Server, uvicorn_server
+from harness import BIN, ROOT, Server, free_port, uvicorn_server
 
 ORDERS = 300
 NOOP_TASKS = 2_000
@@ -139,6 +139,17 @@ def pipeline_throughput(
 ) -> float:
     """Orders per second from the first POST to the last one paid."""
     asyncio.run(_clear_backlog(dsn))
+    # The payment provider is a service of its own, as in production (the in-process
+    # sandbox would run the provider's side of every charge inside the worker).
+    port = free_port()
+    provider = Server(
+        [str(BIN / "orderly"), "fake-provider", "--port", str(port)],
+        env=env,
+        port=port,
+        log=folder / "provider.log",
+    )
+    provider.wait_ready("/_health")
+    env = {**env, "ORDERLY_PAYMENT_PROVIDER_URL": provider.base}
     api = uvicorn_server("apps:full", env=env, log=folder / "pipeline-api.log")
     relay = _process([str(BIN / "orderly"), "relay"], env, folder / "relay.log")
     worker = _process(
@@ -151,5 +162,5 @@ def pipeline_throughput(
         _wait(lambda: asyncio.run(_paid(dsn, ids)) >= ORDERS, "every order to be paid")
         return ORDERS / (time.monotonic() - started)
     finally:
-        for process in (worker, relay, api):
+        for process in (worker, relay, api, provider):
             process.stop()
