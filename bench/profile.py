@@ -3,10 +3,12 @@
     .venv/bin/python bench/profile.py [--requests 400]
 
 Seeds the same PostgreSQL database as bench/run.py, builds the application with the
-benchmark's settings and sends scenarios 1-4 through the whole ASGI stack (middleware,
-routing, services, SQLAlchemy, asyncpg) with httpx's in-process transport, 8 requests at a
-time. For each scenario it prints and saves the CPU time per request without the profiler (best of 8 rounds of 200),
-the functions that take the most time (self time) and the call tree:
+benchmark's settings and calls it as an ASGI server would with scenarios 1-4 (middleware,
+routing, services, SQLAlchemy, asyncpg), 8 requests at a time. For each scenario it prints
+and saves the CPU time per request without the profiler (best of 8 rounds of 200), the
+functions that take the most time (self time) and the call tree; then the same CPU figure
+for the hand-written FastAPI + asyncpg baseline (bench/baselines.py) on scenarios 1, 3 and
+4, a steadier ratio than wrk's on a shared 2-core machine:
 ``bench/results/<date>-<commit>-profile.json`` and ``...-profile-<scenario>.txt``.
 """
 
@@ -27,6 +29,7 @@ from pyinstrument import Profiler
 from pyinstrument.frame import Frame
 from starlette.types import ASGIApp, Message, Scope
 
+import baselines
 from harness import ROOT, commit, save
 from orderly.core.config import Settings
 from orderly.core.security import TokenCodec
@@ -34,7 +37,7 @@ from orderly.main import create_app
 from seed import Seeded, drop_database, prepare
 
 SECRET = "bench-secret-key-of-sufficient-length-0123456789"
-CONCURRENCY = 8
+CONCURRENCY = int(os.environ.get("BENCH_CONCURRENCY", "8"))
 ROUNDS = 8
 
 # One request as (method, path, headers, body); the driver calls the ASGI app directly, so
@@ -170,7 +173,29 @@ async def profile(seeded: Seeded, requests: int, only: str = "") -> dict[str, An
         ORDERLY_RATE_LIMIT_ENABLED="false",
         ORDERLY_EMBEDDED_JOBS="false",
     )
-    return await _profile_app(create_app(Settings()), seeded, tokens, requests, only)
+    summary = await _profile_app(create_app(Settings()), seeded, tokens, requests, only)
+    os.environ["BENCH_DSN"] = seeded.dsn
+    summary["handwritten"] = await _baseline_cpu(baselines.handwritten(), seeded, tokens, only)
+    print("\nCPU per request, orderly vs the hand-written FastAPI + asyncpg endpoint:")
+    for name, theirs in summary["handwritten"].items():
+        ours = summary[name]["cpu_ms_per_request"]
+        print(f"  {name}: {ours:.2f} ms vs {theirs:.2f} ms, ratio {theirs / ours:.2f}")
+    return summary
+
+
+async def _baseline_cpu(
+    app: Any, seeded: Seeded, tokens: dict[uuid.UUID, str], only: str
+) -> dict[str, float]:
+    """The hand-written baseline's CPU per request for the scenarios it implements."""
+    cpu: dict[str, float] = {}
+    async with app.router.lifespan_context(app):
+        for name, request in scenarios(seeded, tokens).items():
+            if name == "s2-item" or (only and name not in only.split(",")):
+                continue
+            await drive(app, request, 100, 50_000)
+            rounds = [await drive(app, request, 200, 60_000 + 200 * r) for r in range(ROUNDS)]
+            cpu[name] = round(min(rounds), 3)
+    return cpu
 
 
 async def _profile_app(

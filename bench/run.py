@@ -298,7 +298,7 @@ def main() -> None:
     if not full_run:
         print("partial run (--only): results not saved")
         return
-    save(
+    saved = save(
         "scenarios",
         {
             "connections": 32,
@@ -308,6 +308,25 @@ def main() -> None:
             **extras,
         },
     )
+    print("\nREADME table:\n")
+    print(markdown_table(table, saved.name))
+
+
+def markdown_table(table: list[dict[str, object]], source: str) -> str:
+    """The README's benchmark table for one run."""
+    lines = [
+        f"Results file: `bench/results/{source}`",
+        "",
+        "| scenario | req/s | p99 ms | baseline | baseline req/s | ratio |",
+        "|---|---|---|---|---|---|",
+    ]
+    for row in table:
+        p99 = "-" if row["p99_ms"] is None else f"{row['p99_ms']:.0f}"
+        lines.append(
+            f"| {row['scenario']} | {row['rps']} | {p99} | {row['baseline']} "
+            f"| {row['baseline_rps']:.0f} | {row['ratio']:.2f} |"
+        )
+    return "\n".join(lines)
 
 
 if __name__ == "__main__":

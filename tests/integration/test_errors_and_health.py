@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import logging
 
 import httpx
@@ -104,3 +105,24 @@ async def test_a_dropped_database_connection_is_a_503_and_the_next_request_recon
     assert first.headers["Retry-After"] == "1"
     # The lost connection invalidated the pool: the next request reconnects by itself.
     assert (await client.get("/api/v1/items")).status_code == 200
+
+
+async def test_requests_beyond_the_pool_wait_in_line_then_get_503_database_busy(
+    settings: Settings,
+) -> None:
+    if settings.is_sqlite:
+        pytest.skip("PostgreSQL only: SQLite has no pool to guard")
+    busy = settings.model_copy(update={"database_pool_size": 1, "database_pool_timeout": 0.3})
+    app = create_app(busy)
+    async with app.router.lifespan_context(app):
+        container: Container = app.state.container
+        transport = httpx.ASGITransport(app=app)
+        async with httpx.AsyncClient(transport=transport, base_url="http://t") as client:
+            async with container.uow(read_only=True):  # holds the only slot
+                refused = await client.get("/api/v1/items")
+            body = assert_problem(refused, 503)
+            assert body["type"] == "urn:orderly:problem:database-busy"
+            assert refused.headers["Retry-After"] == "1"
+            # Released: requests go through again, one after another.
+            answers = await asyncio.gather(*(client.get("/api/v1/items") for _ in range(5)))
+            assert [a.status_code for a in answers] == [200] * 5
