@@ -51,21 +51,22 @@ def _escape_like(text: str) -> str:
 _BY_ID = select(Item).where(Item.id == bindparam("item_id"))
 _BY_SKU = select(Item).where(Item.sku == bindparam("sku"))
 _BY_IDS = select(Item).where(Item.id.in_(bindparam("item_ids", expanding=True)))
+# Stock moves are plain (Core) UPDATEs on the table: the ORM's bulk-update path would only
+# add bookkeeping (no loaded item is synchronised: synchronize_session was off anyway).
+_ITEMS = Item.metadata.tables[Item.__tablename__]
 _RESERVE = (
-    update(Item)
+    update(_ITEMS)
     .where(
-        Item.id == bindparam("item_id"),
-        Item.is_active.is_(True),
-        Item.stock >= bindparam("quantity"),
+        _ITEMS.c.id == bindparam("item_id"),
+        _ITEMS.c.is_active.is_(True),
+        _ITEMS.c.stock >= bindparam("quantity"),
     )
-    .values(stock=Item.stock - bindparam("quantity"))
-    .execution_options(synchronize_session=False)
+    .values(stock=_ITEMS.c.stock - bindparam("quantity"))
 )
 _RELEASE = (
-    update(Item)
-    .where(Item.id == bindparam("item_id"))
-    .values(stock=Item.stock + bindparam("quantity"))
-    .execution_options(synchronize_session=False)
+    update(_ITEMS)
+    .where(_ITEMS.c.id == bindparam("item_id"))
+    .values(stock=_ITEMS.c.stock + bindparam("quantity"))
 )
 _COUNT = select(func.count()).select_from(Item)
 

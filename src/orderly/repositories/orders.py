@@ -23,10 +23,9 @@ _WITH_LINES = selectinload(Order.lines)
 _PAGE_WITH_LINES = joinedload(Order.lines)
 _BY_ID = select(Order).where(Order.id == bindparam("order_id")).options(_WITH_LINES)
 _BY_ID_FOR_UPDATE = _BY_ID.with_for_update()
-_BY_KEY = (
-    select(Order)
-    .where(Order.user_id == bindparam("user_id"), Order.idempotency_key == bindparam("key"))
-    .options(_WITH_LINES)
+_ORDERS = Order.metadata.tables[Order.__tablename__]
+_ID_BY_KEY = select(_ORDERS.c.id).where(
+    _ORDERS.c.user_id == bindparam("user_id"), _ORDERS.c.idempotency_key == bindparam("key")
 )
 _PAYMENT = select(Payment).where(Payment.order_id == bindparam("order_id"))
 
@@ -58,7 +57,7 @@ def _visible(*, by_user: bool, by_status: bool, keyset: bool) -> Select[Order]:
     )
 
 
-_INSERT_ORDERS = insert(Order.metadata.tables[Order.__tablename__])
+_INSERT_ORDERS = insert(_ORDERS)
 _INSERT_LINES = insert(OrderLine.metadata.tables[OrderLine.__tablename__])
 
 
@@ -92,8 +91,12 @@ class OrderRepository:
         return (await self._session.scalars(statement, {"order_id": order_id})).one_or_none()
 
     async def get_by_idempotency_key(self, user_id: uuid.UUID, key: str) -> Order | None:
-        found = await self._session.scalars(_BY_KEY, {"user_id": user_id, "key": key})
-        return found.one_or_none()
+        """The order placed earlier with this key, if any. Almost every key is new, so the
+        lookup reads only the id (a plain row, no entity loading); the order is loaded only
+        when there is one."""
+        params = {"user_id": user_id, "key": key}
+        order_id = (await self._session.execute(_ID_BY_KEY, params)).scalar_one_or_none()
+        return None if order_id is None else await self.get(order_id)
 
     async def page(
         self,
