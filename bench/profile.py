@@ -219,7 +219,8 @@ async def _profile_app(
                 unicode=False, color=False, show_all=os.environ.get("BENCH_PROFILE_ALL") == "1"
             )
             text = ROOT / "bench" / "results" / f"{stamp}-profile-{name}.txt"
-            text.write_text(tree)
+            if not only:
+                text.write_text(tree)
             functions, packages = self_time(session.root_frame())
             top = ranked(functions, 25)
             summary[name] = {
@@ -264,6 +265,9 @@ def main() -> None:
                 os.dup2(saved_stderr, 2)
     finally:
         asyncio.run(drop_database(args.postgres, seeded.url))
+    if args.only:
+        print("partial run (--only): results not saved")
+        return
     save("profile", {"concurrency": CONCURRENCY, "requests": args.requests, **summary})
 
 
