@@ -18,6 +18,8 @@ from harness import BIN, ROOT, Server, free_port, uvicorn_server
 ORDERS = 300
 NOOP_TASKS = 2_000
 DEADLINE = 180.0
+# Worker processes for both the pipeline and the no-op baseline (the same configuration).
+WORKER_PROCESSES = int(os.environ.get("BENCH_WORKER_PROCESSES", "2"))
 
 
 def redis_available(url: str) -> bool:
@@ -64,7 +66,7 @@ def noop_throughput(folder: Path, env: dict[str, str], redis_url: str) -> float:
             "-Q",
             "default",
             "-c",
-            "2",
+            str(WORKER_PROCESSES),
             "--loglevel",
             "WARNING",
         ],
@@ -153,7 +155,9 @@ def pipeline_throughput(
     api = uvicorn_server("apps:full", env=env, log=folder / "pipeline-api.log")
     relay = _process([str(BIN / "orderly"), "relay"], env, folder / "relay.log")
     worker = _process(
-        [str(BIN / "orderly"), "worker", "--concurrency", "2"], env, folder / "worker.log"
+        [str(BIN / "orderly"), "worker", "--concurrency", str(WORKER_PROCESSES)],
+        env,
+        folder / "worker.log",
     )
     try:
         api.wait_ready()
