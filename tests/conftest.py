@@ -42,7 +42,14 @@ def database_url(
     service_settings: ServiceSettings,
 ) -> Iterator[str]:
     """A migrated database for the whole run, on SQLite and on PostgreSQL."""
-    if request.param == "sqlite":
+    yield from migrated_database(request.param, tmp_path_factory, service_settings)
+
+
+def migrated_database(
+    kind: str, tmp_path_factory: pytest.TempPathFactory, service_settings: ServiceSettings
+) -> Iterator[str]:
+    """A new database of ``kind`` (sqlite or postgres) at the head revision, dropped after."""
+    if kind == "sqlite":
         url = create_sqlite_database(tmp_path_factory.mktemp("sqlite"))
         migrate_to_head(url)
         yield url
