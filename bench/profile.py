@@ -21,7 +21,6 @@ import os
 import time
 import uuid
 from collections.abc import Callable
-from datetime import timedelta
 from pathlib import Path
 from typing import Any
 
@@ -32,11 +31,9 @@ from starlette.types import ASGIApp, Message, Scope
 import baselines
 from harness import ROOT, commit, save
 from orderly.core.config import Settings
-from orderly.core.security import TokenCodec
 from orderly.main import create_app
-from seed import Seeded, drop_database, prepare
+from seed import POSTGRES, Seeded, access_tokens, drop_database, prepare, server_env
 
-SECRET = "bench-secret-key-of-sufficient-length-0123456789"
 CONCURRENCY = int(os.environ.get("BENCH_CONCURRENCY", "8"))
 ROUNDS = 8
 
@@ -159,22 +156,9 @@ def ranked(totals: dict[str, float], limit: int) -> list[dict[str, Any]]:
 
 
 async def profile(seeded: Seeded, requests: int, only: str = "") -> dict[str, Any]:
-    codec = TokenCodec(
-        secret_key=SECRET,
-        algorithm="HS256",
-        access_ttl=timedelta(hours=2),
-        refresh_ttl=timedelta(hours=2),
-    )
-    tokens = {u: codec.issue_pair(u, 0).access_token for u in seeded.user_ids}
-    os.environ.update(
-        ORDERLY_DATABASE_URL=seeded.url,
-        ORDERLY_SECRET_KEY=SECRET,
-        ORDERLY_LOG_JSON="true",
-        ORDERLY_RATE_LIMIT_ENABLED="false",
-        ORDERLY_EMBEDDED_JOBS="false",
-    )
+    tokens = access_tokens(seeded)
+    os.environ.update(server_env(seeded))
     summary = await _profile_app(create_app(Settings()), seeded, tokens, requests, only)
-    os.environ["BENCH_DSN"] = seeded.dsn
     summary["handwritten"] = await _baseline_cpu(baselines.handwritten(), seeded, tokens, only)
     print("\nCPU per request, orderly vs the hand-written FastAPI + asyncpg endpoint:")
     for name, theirs in summary["handwritten"].items():
@@ -248,9 +232,7 @@ def main() -> None:
     parser.add_argument("--only", default="", help="scenario names to run, e.g. s1-items,s3-order")
     parser.add_argument(
         "--postgres",
-        default=os.environ.get(
-            "ORDERLY_BENCH_POSTGRES_URL", "postgresql+asyncpg://postgres@127.0.0.1:5432/test"
-        ),
+        default=POSTGRES,
     )
     args = parser.parse_args()
     seeded = prepare(args.postgres)

@@ -18,17 +18,22 @@ import subprocess
 import tempfile
 import uuid
 from dataclasses import asdict
-from datetime import timedelta
 from pathlib import Path
 
 import httpx
 
 from harness import HEADER, ROOT, Result, run_wrk, save, uvicorn_server
-from orderly.core.security import TokenCodec
 from pipeline import forget, noop_throughput, pipeline_throughput, redis_available
-from seed import Seeded, drop_database, lua_array, prepare
+from seed import (
+    POSTGRES,
+    Seeded,
+    access_tokens,
+    drop_database,
+    lua_array,
+    prepare,
+    server_env,
+)
 
-SECRET = "bench-secret-key-of-sufficient-length-0123456789"
 REPORT = (ROOT / "bench" / "wrk" / "report.lua").read_text()
 
 
@@ -127,9 +132,7 @@ def main() -> None:
     parser.add_argument("--warmup", type=int, default=3)
     parser.add_argument(
         "--postgres",
-        default=os.environ.get(
-            "ORDERLY_BENCH_POSTGRES_URL", "postgresql+asyncpg://postgres@127.0.0.1:5432/test"
-        ),
+        default=POSTGRES,
     )
     parser.add_argument(
         "--redis", default=os.environ.get("ORDERLY_BENCH_REDIS_URL", "redis://127.0.0.1:6379/0")
@@ -145,22 +148,9 @@ def main() -> None:
     folder = Path(tempfile.mkdtemp(prefix="orderly-bench-"))
     print(f"seeding a PostgreSQL database (logs and scripts in {folder})", flush=True)
     seeded = prepare(args.postgres)
-    codec = TokenCodec(
-        secret_key=SECRET,
-        algorithm="HS256",
-        access_ttl=timedelta(hours=2),
-        refresh_ttl=timedelta(hours=2),
-    )
-    tokens = {u: codec.issue_pair(u, 0).access_token for u in seeded.user_ids}
+    tokens = access_tokens(seeded)
     scripts = scenario_scripts(folder, seeded, tokens)
-    env = {
-        "ORDERLY_DATABASE_URL": seeded.url,
-        "ORDERLY_SECRET_KEY": SECRET,
-        "ORDERLY_LOG_JSON": "true",
-        "ORDERLY_RATE_LIMIT_ENABLED": "false",
-        "ORDERLY_EMBEDDED_JOBS": "false",  # production runs jobs elsewhere
-        "BENCH_DSN": seeded.dsn,
-    }
+    env = server_env(seeded)
     results: dict[str, Result] = {}
     extras: dict[str, float] = {}
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import os
 import random
 import uuid
 from dataclasses import dataclass
@@ -14,8 +15,14 @@ import asyncpg
 from sqlalchemy.engine import make_url
 
 from orderly import migrate
+from orderly.core.security import TokenCodec
 
 USERS, ITEMS, ORDERS, HEAVY_USER_ORDERS = 100, 1_000, 10_000, 100
+SECRET = "bench-secret-key-of-sufficient-length-0123456789"
+# The PostgreSQL server on which each benchmark creates (and drops) a database of its own.
+POSTGRES = os.environ.get(
+    "ORDERLY_BENCH_POSTGRES_URL", "postgresql+asyncpg://postgres@127.0.0.1:5432/test"
+)
 # One argon2 hash for every bench user: the benchmark never logs in, it signs tokens.
 PASSWORD_HASH = "$argon2id$v=19$m=65536,t=3,p=4$c2FsdHNhbHRzYWx0$0123456789abcdefghijklmnopqrstuv"
 
@@ -158,6 +165,30 @@ def prepare(server_url: str) -> Seeded:
     url = asyncio.run(create_database(server_url))
     migrate.upgrade(url)
     return asyncio.run(seed(url))
+
+
+def access_tokens(seeded: Seeded) -> dict[uuid.UUID, str]:
+    """An access token for every seeded user, signed with the benchmark's secret."""
+    codec = TokenCodec(
+        secret_key=SECRET,
+        algorithm="HS256",
+        access_ttl=timedelta(hours=2),
+        refresh_ttl=timedelta(hours=2),
+    )
+    return {u: codec.issue_pair(u, 0).access_token for u in seeded.user_ids}
+
+
+def server_env(seeded: Seeded) -> dict[str, str]:
+    """orderly's settings in every benchmark: the seeded database, JSON logs, no rate
+    limits, jobs run elsewhere (as in production); BENCH_DSN for the baselines."""
+    return {
+        "ORDERLY_DATABASE_URL": seeded.url,
+        "ORDERLY_SECRET_KEY": SECRET,
+        "ORDERLY_LOG_JSON": "true",
+        "ORDERLY_RATE_LIMIT_ENABLED": "false",
+        "ORDERLY_EMBEDDED_JOBS": "false",
+        "BENCH_DSN": seeded.dsn,
+    }
 
 
 def lua_array(values: list[str]) -> str:

@@ -8,13 +8,12 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import os
 import tempfile
 from dataclasses import asdict
 from pathlib import Path
 
 from harness import BIN, HEADER, ROOT, Result, Server, free_port, run_wrk, save, uvicorn_server
-from seed import drop_database, prepare
+from seed import POSTGRES, drop_database, prepare, server_env
 
 PATH = "/api/v1/items?limit=20"
 
@@ -81,19 +80,13 @@ def main() -> None:
     parser.add_argument("--seconds", type=int, default=8)
     parser.add_argument(
         "--postgres",
-        default=os.environ.get(
-            "ORDERLY_BENCH_POSTGRES_URL", "postgresql+asyncpg://postgres@127.0.0.1:5432/test"
-        ),
+        default=POSTGRES,
     )
     args = parser.parse_args()
     folder = Path(tempfile.mkdtemp(prefix="orderly-servers-"))
     seeded = prepare(args.postgres)
     env = {
-        "ORDERLY_DATABASE_URL": seeded.url,
-        "ORDERLY_SECRET_KEY": "bench-secret-key-of-sufficient-length-0123456789",
-        "ORDERLY_LOG_JSON": "true",
-        "ORDERLY_RATE_LIMIT_ENABLED": "false",
-        "ORDERLY_EMBEDDED_JOBS": "false",
+        **server_env(seeded),
         "ORDERLY_DATABASE_POOL_SIZE": "5",  # per worker process
         "PROMETHEUS_MULTIPROC_DIR": tempfile.mkdtemp(prefix="orderly-metrics-"),
     }

@@ -32,7 +32,7 @@ from orderly.services.catalog import CatalogService
 from orderly.services.orders import OrderService
 from orderly.services.reports import ReportService
 from orderly.services.users import UserService
-from orderly.unit_of_work import UnitOfWork, sql_units_of_work
+from orderly.unit_of_work import UnitOfWork, UnitOfWorkFactory, sql_units_of_work
 
 
 @dataclass(slots=True)
@@ -40,6 +40,7 @@ class Container:
     settings: Settings
     engine: AsyncEngine
     sessions: SessionFactories
+    units_of_work: UnitOfWorkFactory
     users: UserService
     catalog: CatalogService
     orders: OrderService
@@ -84,6 +85,7 @@ class Container:
             settings=settings,
             engine=engine,
             sessions=sessions,
+            units_of_work=uow,
             users=UserService(uow, hasher=PasswordHasher(), tokens=tokens),
             catalog=CatalogService(uow),
             orders=orders,
@@ -101,7 +103,7 @@ class Container:
         return self.sessions.writer
 
     def uow(self, *, read_only: bool = False) -> UnitOfWork:
-        return sql_units_of_work(self.sessions)(read_only=read_only)
+        return self.units_of_work(read_only=read_only)
 
     async def close(self) -> None:
         await self.payments.aclose()

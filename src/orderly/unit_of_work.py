@@ -191,7 +191,7 @@ class SqlUnitOfWork:
     async def __aenter__(self) -> Self:
         if self._gate is not None:
             await self._gate.acquire()
-        self._session = self._session_factory()
+        self._session = self._session_factory()  # no I/O: the connection comes on first use
         self.users = UserRepository(self._session)
         self.items = ItemRepository(self._session)
         self.orders = OrderRepository(self._session)
