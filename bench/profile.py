@@ -18,6 +18,7 @@ import argparse
 import asyncio
 import json
 import os
+import tempfile
 import time
 import uuid
 from collections.abc import Callable
@@ -202,9 +203,10 @@ async def _profile_app(
             tree = profiler.output_text(
                 unicode=False, color=False, show_all=os.environ.get("BENCH_PROFILE_ALL") == "1"
             )
-            text = ROOT / "bench" / "results" / f"{stamp}-profile-{name}.txt"
-            if not only:
-                text.write_text(tree)
+            # A partial run (--only) is not a result: its call trees go to the temp folder.
+            folder = Path(tempfile.gettempdir()) if only else ROOT / "bench" / "results"
+            text = folder / f"{stamp}-profile-{name}.txt"
+            text.write_text(tree)
             functions, packages = self_time(session.root_frame())
             top = ranked(functions, 25)
             summary[name] = {
@@ -214,7 +216,7 @@ async def _profile_app(
                 "top_self_time": top,
                 "call_tree": text.name,
             }
-            print(f"\n{name}: {plain:.2f} CPU ms/request ({profiled:.2f} profiled)")
+            print(f"\n{name}: {plain:.2f} CPU ms/request ({profiled:.2f} profiled), tree: {text}")
             print(
                 "  by package: "
                 + ", ".join(
