@@ -20,9 +20,10 @@ from sqlalchemy import func, select
 
 from orderly.container import Container
 from orderly.core.config import Settings
-from orderly.events.types import UserRegistered, event_from_payload
+from orderly.events.types import OrderPlaced, UserRegistered, event_from_payload
 from orderly.main import create_app
-from orderly.models import OutboxMessage, ProcessedEvent, Role
+from orderly.models import OutboxMessage, Payment, ProcessedEvent, Role
+from orderly.services.orders import NewLine
 from tests.conftest import PASSWORD, Account, assert_problem, make_account
 from tests.integration.test_items import add_item
 
@@ -175,6 +176,29 @@ async def test_a_redelivered_event_has_one_effect(
     async with container.session_factory() as session:
         marks = await session.scalar(select(func.count()).select_from(ProcessedEvent))
     assert marks == 1
+
+
+async def test_a_redelivered_order_placed_charges_once(
+    container: Container, customer: Account
+) -> None:
+    """Paying is idempotent by the order's state, so it keeps no processed record."""
+    item = await add_item(container, "RED-1", stock=5)
+    placed = await container.orders.place(
+        user_id=customer.user.id,
+        lines=[NewLine(item_id=item.id, quantity=1)],
+        payment_method="pm_card_visa",
+    )
+    event = OrderPlaced(order_id=placed.order.id, user_id=customer.user.id)
+    for _ in range(3):
+        await container.dispatcher.dispatch(event)
+    async with container.session_factory() as session:
+        payments = list(await session.scalars(select(Payment)))
+        marks = await session.scalar(select(func.count()).select_from(ProcessedEvent))
+    assert [(p.order_id, p.status.value, p.attempts) for p in payments] == [
+        (placed.order.id, "succeeded", 1)
+    ]
+    assert marks == 0
+    assert [m.event_type for m in await outbox(container)].count("OrderPaid") == 1
 
 
 async def test_unpaid_orders_expire_and_release_stock(
