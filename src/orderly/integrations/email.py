@@ -5,8 +5,11 @@ from __future__ import annotations
 
 import uuid
 from datetime import UTC, datetime
-from email.message import EmailMessage
-from email.utils import format_datetime
+from email.charset import QP, Charset
+from email.message import Message
+from email.mime.multipart import MIMEMultipart
+from email.mime.text import MIMEText
+from email.utils import format_datetime, formataddr, parseaddr
 from pathlib import Path
 from typing import Any
 
@@ -29,27 +32,30 @@ class Mailer:
             undefined=StrictUndefined,
         )
 
-    def compose(
-        self, *, to: str, template: str, message_id: uuid.UUID, **context: Any
-    ) -> EmailMessage:
+    def compose(self, *, to: str, template: str, message_id: uuid.UUID, **context: Any) -> Message:
         """``<template>.subject``, ``.txt`` and ``.html`` rendered into one message.
 
         The Message-ID comes from the event, so a message sent twice (at-least-once delivery)
         carries the same id and mail clients show it once.
+
+        Built with the standard library's ``email.mime`` classes: ``EmailMessage`` parses
+        every header it is given into objects and refolds it when written, about three
+        times the CPU (2.6 of a worker's ~4 ms per mail). Their policy encodes a non-ASCII
+        header whole (RFC 2047), so addresses are formatted here: only the name is encoded.
         """
         context.setdefault("shop_url", self._settings.public_url)
         render = self._templates.get_template
-        message = EmailMessage()
-        message["From"] = self._settings.mail_from
-        message["To"] = to
+        message = MIMEMultipart("alternative")
+        message["From"] = _address(self._settings.mail_from)
+        message["To"] = _address(to)
         message["Subject"] = render(f"{template}.subject").render(**context).strip()
         message["Date"] = format_datetime(datetime.now(UTC))
         message["Message-ID"] = f"<{message_id}@orderly>"
-        message.set_content(render(f"{template}.txt").render(**context))
-        message.add_alternative(render(f"{template}.html").render(**context), subtype="html")
+        message.attach(_text(render(f"{template}.txt").render(**context), "plain"))
+        message.attach(_text(render(f"{template}.html").render(**context), "html"))
         return message
 
-    async def send(self, message: EmailMessage) -> None:
+    async def send(self, message: Message) -> None:
         settings = self._settings
         if settings.smtp_host is None:
             await self._write(message)
@@ -63,9 +69,9 @@ class Mailer:
             start_tls=settings.smtp_starttls,
             timeout=settings.smtp_timeout,
         )
-        log.info("mail_sent", template=message["Subject"], message_id=message["Message-ID"])
+        log.info("mail_sent", subject=str(message["Subject"]), message_id=message["Message-ID"])
 
-    async def _write(self, message: EmailMessage) -> None:
+    async def _write(self, message: Message) -> None:
         folder = Path(self._settings.mail_dir)
         stamp = datetime.now(UTC).strftime("%Y%m%dT%H%M%S")
         name = message["Message-ID"].strip("<>").split("@")[0]
@@ -77,3 +83,17 @@ class Mailer:
 
         await anyio.to_thread.run_sync(write)
         log.info("mail_written", path=str(target))
+
+
+_UTF8 = Charset("utf-8")
+_UTF8.body_encoding = QP  # readable in the .eml files, safe over 7-bit transports
+
+
+def _address(value: str) -> str:
+    """``Name <addr>`` with a non-ASCII name encoded; the address itself is kept."""
+    name, address = parseaddr(value)
+    return formataddr((name, address), charset="utf-8") if name else address
+
+
+def _text(body: str, subtype: str) -> MIMEText:
+    return MIMEText(body, subtype, "us-ascii" if body.isascii() else _UTF8)  # type: ignore[arg-type]
