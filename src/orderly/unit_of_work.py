@@ -23,6 +23,7 @@ from orderly.models import (
     Item,
     ItemFilter,
     ItemSort,
+    ItemView,
     Order,
     OrderStatus,
     OutboxMessage,
@@ -56,7 +57,7 @@ class Items(Protocol):
     async def release_stock(self, item_id: uuid.UUID, quantity: int) -> None: ...
     async def search(
         self, *, criteria: ItemFilter, limit: int, offset: int, sort: ItemSort = ...
-    ) -> tuple[list[Item], int]: ...
+    ) -> tuple[list[ItemView], int]: ...
     async def search_after(
         self,
         *,
@@ -64,7 +65,7 @@ class Items(Protocol):
         limit: int,
         sort: ItemSort = ...,
         after: tuple[Any, uuid.UUID] | None = ...,
-    ) -> list[Item]: ...
+    ) -> list[ItemView]: ...
 
 
 class Orders(Protocol):

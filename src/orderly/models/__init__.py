@@ -1,7 +1,7 @@
 """ORM tables. Importing this package registers every table on ``Base.metadata``."""
 
 from orderly.models.base import Base
-from orderly.models.item import Item, ItemFilter, ItemSort
+from orderly.models.item import Item, ItemFilter, ItemSort, ItemView
 from orderly.models.order import LineRequest, Order, OrderLine, OrderStatus
 from orderly.models.outbox import OutboxMessage, ProcessedEvent
 from orderly.models.payment import Payment, PaymentStatus
@@ -13,6 +13,7 @@ __all__ = [
     "Item",
     "ItemFilter",
     "ItemSort",
+    "ItemView",
     "LineRequest",
     "Order",
     "OrderLine",

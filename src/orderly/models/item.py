@@ -4,12 +4,40 @@ from __future__ import annotations
 
 import uuid
 from dataclasses import dataclass
+from datetime import datetime
 from enum import StrEnum
+from typing import Protocol
 
 from sqlalchemy import BigInteger, CheckConstraint, String, Text, Uuid
 from sqlalchemy.orm import Mapped, mapped_column
 
 from orderly.models.base import Base, Timestamped
+
+
+class ItemView(Protocol):
+    """An item as the catalog's read side shows it: an ``Item``, or a plain database row with
+    the same names (public pages are read as rows: no identity map, no instance state)."""
+
+    @property
+    def id(self) -> uuid.UUID: ...
+    @property
+    def sku(self) -> str: ...
+    @property
+    def name(self) -> str: ...
+    @property
+    def description(self) -> str: ...
+    @property
+    def price_minor(self) -> int: ...
+    @property
+    def currency(self) -> str: ...
+    @property
+    def stock(self) -> int: ...
+    @property
+    def is_active(self) -> bool: ...
+    @property
+    def created_at(self) -> datetime: ...
+    @property
+    def updated_at(self) -> datetime: ...
 
 
 class Item(Timestamped, Base):

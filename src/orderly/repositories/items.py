@@ -20,24 +20,21 @@ from sqlalchemy import (
 )
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from orderly.models import Item, ItemFilter, ItemSort
+from orderly.models import Item, ItemFilter, ItemSort, ItemView
 from orderly.repositories.paging import first_rows, page_with_total
 
+_ITEMS = Item.metadata.tables[Item.__tablename__]
 _SORT_COLUMN: dict[ItemSort, Any] = {
-    ItemSort.NAME: Item.name,
-    ItemSort.NAME_DESC: Item.name,
-    ItemSort.PRICE: Item.price_minor,
-    ItemSort.PRICE_DESC: Item.price_minor,
-    ItemSort.CREATED: Item.created_at,
-    ItemSort.CREATED_DESC: Item.created_at,
+    ItemSort.NAME: _ITEMS.c.name,
+    ItemSort.NAME_DESC: _ITEMS.c.name,
+    ItemSort.PRICE: _ITEMS.c.price_minor,
+    ItemSort.PRICE_DESC: _ITEMS.c.price_minor,
+    ItemSort.CREATED: _ITEMS.c.created_at,
+    ItemSort.CREATED_DESC: _ITEMS.c.created_at,
 }
 _ORDER: dict[ItemSort, Any] = {
-    ItemSort.NAME: Item.name.asc(),
-    ItemSort.NAME_DESC: Item.name.desc(),
-    ItemSort.PRICE: Item.price_minor.asc(),
-    ItemSort.PRICE_DESC: Item.price_minor.desc(),
-    ItemSort.CREATED: Item.created_at.asc(),
-    ItemSort.CREATED_DESC: Item.created_at.desc(),
+    sort: column.desc() if sort.value.startswith("-") else column.asc()
+    for sort, column in _SORT_COLUMN.items()
 }
 
 
@@ -53,7 +50,6 @@ _BY_SKU = select(Item).where(Item.sku == bindparam("sku"))
 _BY_IDS = select(Item).where(Item.id.in_(bindparam("item_ids", expanding=True)))
 # Stock moves are plain (Core) UPDATEs on the table: the ORM's bulk-update path would only
 # add bookkeeping (no loaded item is synchronised: synchronize_session was off anyway).
-_ITEMS = Item.metadata.tables[Item.__tablename__]
 _RESERVE = (
     update(_ITEMS)
     .where(
@@ -102,8 +98,8 @@ class ItemRepository:
 
     async def search(
         self, *, criteria: ItemFilter, limit: int, offset: int, sort: ItemSort = ItemSort.NAME
-    ) -> tuple[list[Item], int]:
-        """Active items matching ``criteria``, one page of them and the total."""
+    ) -> tuple[list[ItemView], int]:
+        """Active items matching ``criteria``, one page of them (rows) and the total."""
         statement = _matching(_Shape.of(criteria), sort, keyset=False)
         params = _Shape.params(criteria)
         return await page_with_total(
@@ -117,16 +113,16 @@ class ItemRepository:
         limit: int,
         sort: ItemSort = ItemSort.NAME,
         after: tuple[Any, uuid.UUID] | None = None,
-    ) -> list[Item]:
-        """Keyset pagination: the ``limit`` items that follow ``after`` (sort value, id)."""
+    ) -> list[ItemView]:
+        """Keyset pagination: the ``limit`` items (rows) that follow ``after`` (sort value, id)."""
         statement = _matching(_Shape.of(criteria), sort, keyset=after is not None)
         params = {**_Shape.params(criteria), "limit": limit}
         if after is not None:
             params["after_value"], params["after_id"] = after
-        return list(await self._session.scalars(first_rows(statement), params))
+        return list(await self._session.execute(first_rows(statement), params))
 
 
-def sort_value(item: Item, sort: ItemSort) -> Any:
+def sort_value(item: ItemView, sort: ItemSort) -> Any:
     """The value of ``item`` in the column ``sort`` orders by (for a keyset cursor)."""
     return getattr(item, _SORT_COLUMN[sort].key)
 
@@ -161,24 +157,28 @@ class _Shape(NamedTuple):
 
 
 @lru_cache(maxsize=256)  # 16 filter shapes x 6 sorts x keyset or not
-def _matching(shape: _Shape, sort: ItemSort, *, keyset: bool) -> Select[Item]:
-    """Active items matching a filter shape, ordered by ``sort`` then id."""
-    conditions: list[ColumnElement[bool]] = [Item.is_active.is_(True)]
+def _matching(shape: _Shape, sort: ItemSort, *, keyset: bool) -> Select[Any]:
+    """Active items matching a filter shape, ordered by ``sort`` then id.
+
+    The catalog's read side: the columns of the table, not the entity. Public pages only
+    show items, so their rows need no identity map, instance state or change tracking:
+    10 % less CPU for a page of 20 (bench/profile.py, s1-items)."""
+    conditions: list[ColumnElement[bool]] = [_ITEMS.c.is_active.is_(True)]
     if shape.q:
         pattern = bindparam("pattern", type_=String)
         conditions.append(
-            or_(Item.name.ilike(pattern, escape="\\"), Item.sku.ilike(pattern, escape="\\"))
+            or_(_ITEMS.c.name.ilike(pattern, escape="\\"), _ITEMS.c.sku.ilike(pattern, escape="\\"))
         )
     if shape.min_price:
-        conditions.append(Item.price_minor >= bindparam("min_price"))
+        conditions.append(_ITEMS.c.price_minor >= bindparam("min_price"))
     if shape.max_price:
-        conditions.append(Item.price_minor <= bindparam("max_price"))
+        conditions.append(_ITEMS.c.price_minor <= bindparam("max_price"))
     if shape.in_stock:
-        conditions.append(Item.stock > 0)
+        conditions.append(_ITEMS.c.stock > 0)
     if keyset:
         column = _SORT_COLUMN[sort]
         value = bindparam("after_value", type_=column.type)
-        last_id = bindparam("after_id", type_=Item.id.type)
+        last_id = bindparam("after_id", type_=_ITEMS.c.id.type)
         beyond = column < value if sort.value.startswith("-") else column > value
-        conditions.append(or_(beyond, and_(column == value, Item.id > last_id)))
-    return select(Item).where(*conditions).order_by(_ORDER[sort], Item.id)
+        conditions.append(or_(beyond, and_(column == value, _ITEMS.c.id > last_id)))
+    return select(*_ITEMS.c).where(*conditions).order_by(_ORDER[sort], _ITEMS.c.id)

@@ -18,13 +18,15 @@ def _total(statement: Select[Any]) -> Select[Any]:
 
 
 @lru_cache(maxsize=512)
-def _counted(statement: Select[Any]) -> Select[Any]:
-    """``statement`` with its total alongside and the page bounds bound: built once."""
-    return (
-        statement.add_columns(_total(statement).scalar_subquery())
+def _counted(statement: Select[Any]) -> tuple[Select[Any], bool]:
+    """``statement`` with its total alongside and the page bounds bound, built once; and
+    whether it selects an entity (else plain columns)."""
+    counted = (
+        statement.add_columns(_total(statement).scalar_subquery().label("page_total"))
         .limit(bindparam("page_limit", type_=Integer))
         .offset(bindparam("page_offset", type_=Integer))
     )
+    return counted, statement.column_descriptions[0].get("entity") is not None
 
 
 @lru_cache(maxsize=512)
@@ -40,7 +42,7 @@ async def page_with_total(
     limit: int,
     offset: int,
     params: Mapping[str, Any] | None = None,
-) -> tuple[list[T], int]:
+) -> tuple[list[Any], int]:
     """The rows of ``statement`` (filtered and ordered, values as bound ``params``) from
     ``offset``, and how many there are in all.
 
@@ -52,12 +54,20 @@ async def page_with_total(
     bounded lists; unbounded ones page by keyset (API v2). ``statement`` should be built once (a
     module constant or a cached builder): the page statements derived from it are cached
     by its identity.
+
+    A statement of one entity gives its entities; a statement of columns (a read side)
+    gives its rows, which keep the total as a last column named ``page_total``.
     """
     values = {**(params or {}), "page_limit": limit, "page_offset": offset}
-    # unique(): a joined eager load of a collection repeats the parent row per child
-    rows = (await session.execute(_counted(statement), values)).unique().all()
-    if rows:
-        return [row[0] for row in rows], int(rows[0][1])
+    counted, of_entities = _counted(statement)
+    result = await session.execute(counted, values)
+    if of_entities:
+        # unique(): a joined eager load of a collection repeats the parent row per child
+        entities = result.unique().all()
+        if entities:
+            return [row[0] for row in entities], int(entities[0][1])
+    elif rows := result.all():
+        return list(rows), int(rows[0].page_total)
     if offset == 0:
         return [], 0
     return [], int((await session.scalar(_total(statement), dict(params or {}))) or 0)

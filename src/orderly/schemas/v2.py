@@ -10,7 +10,7 @@ from fastapi import Query
 from pydantic import BaseModel, Field
 
 from orderly.core.money import to_major
-from orderly.models import Item, Order, OrderStatus
+from orderly.models import ItemView, Order, OrderStatus
 from orderly.schemas.common import MAX_PAGE_SIZE
 from orderly.schemas.items import ItemCriteria
 
@@ -60,7 +60,7 @@ class ItemReadV2(BaseModel):
     updated_at: datetime
 
     @classmethod
-    def of(cls, item: Item) -> ItemReadV2:
+    def of(cls, item: ItemView) -> ItemReadV2:
         return cls(
             id=item.id,
             sku=item.sku,

@@ -9,7 +9,7 @@ from typing import Any
 
 from orderly.core.errors import Conflict, NotFound, Unprocessable
 from orderly.core.money import validate_currency
-from orderly.models import Item, ItemFilter, ItemSort
+from orderly.models import Item, ItemFilter, ItemSort, ItemView
 from orderly.unit_of_work import ConstraintViolated, UnitOfWork, UnitOfWorkFactory
 
 NO_FILTER = ItemFilter()
@@ -47,7 +47,7 @@ class CatalogService:
         limit: int,
         offset: int,
         sort: ItemSort = ItemSort.NAME,
-    ) -> tuple[list[Item], int]:
+    ) -> tuple[list[ItemView], int]:
         async with self._uow(read_only=True) as uow:
             return await uow.items.search(
                 criteria=_checked(criteria), limit=limit, offset=offset, sort=sort
@@ -60,7 +60,7 @@ class CatalogService:
         limit: int,
         sort: ItemSort = ItemSort.NAME,
         after: tuple[Any, uuid.UUID] | None = None,
-    ) -> list[Item]:
+    ) -> list[ItemView]:
         """Keyset pages of active items (API v2): the ``limit`` items after ``after``."""
         async with self._uow(read_only=True) as uow:
             return await uow.items.search_after(
