@@ -86,6 +86,9 @@ class FakeOrders:
     async def get(self, order_id: uuid.UUID, *, for_update: bool = False) -> Order | None:
         return self.rows.get(order_id)
 
+    async def lock_alone(self, order_id: uuid.UUID) -> Order | None:
+        return self.rows.get(order_id)
+
     async def get_by_idempotency_key(self, user_id: uuid.UUID, key: str) -> Order | None:
         return next(
             (o for o in self.rows.values() if o.user_id == user_id and o.idempotency_key == key),

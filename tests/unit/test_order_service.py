@@ -126,13 +126,13 @@ async def test_pay_is_idempotent_and_decline_releases(
             user_id=BUYER.id, lines=[NewLine(cup, 1)], payment_method="pm_card_visa"
         )
     ).order
-    assert (await service.pay(order_id=good.id)).status is OrderStatus.PAID
-    assert (await service.pay(order_id=good.id)).status is OrderStatus.PAID
+    assert await service.pay(order_id=good.id) is OrderStatus.PAID
+    assert await service.pay(order_id=good.id) is OrderStatus.PAID
     assert sum(service.provider_state.charges.values()) == 1  # type: ignore[attr-defined]
 
     bad = (await service.place(user_id=BUYER.id, lines=[NewLine(pot, 1)])).order
     failed = await service.pay(order_id=bad.id, payment_method="pm_card_chargeDeclined")
-    assert failed.status is OrderStatus.PAYMENT_FAILED
+    assert failed is OrderStatus.PAYMENT_FAILED
     assert uow.items.rows[pot].stock == 1
     with pytest.raises(IllegalTransition):
         await service.pay(order_id=bad.id)
@@ -149,4 +149,4 @@ async def test_unreachable_provider_leaves_the_order_pending(
     payment = uow.orders.payments[order.id]
     assert payment.attempts == 1
     assert payment.last_error
-    assert (await service.pay(order_id=order.id)).status is OrderStatus.PAID  # 4th attempt
+    assert await service.pay(order_id=order.id) is OrderStatus.PAID  # 4th attempt
