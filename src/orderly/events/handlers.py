@@ -77,7 +77,7 @@ class EventDispatcher:
             await handler(event)
             if recorded:
                 async with self._uow() as uow:
-                    uow.outbox.mark_processed(event.event_id, name)
+                    await uow.outbox.mark_processed(event.event_id, name)
                     await uow.commit()
             log.info("event_handled", event_id=str(event.event_id), handler=name)
 

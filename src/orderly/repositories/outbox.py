@@ -5,10 +5,17 @@ from __future__ import annotations
 import uuid
 from datetime import UTC, datetime
 
-from sqlalchemy import func, select
+from sqlalchemy import bindparam, func, insert, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from orderly.models import OutboxMessage, ProcessedEvent
+
+# Built once, executed with bound values (see repositories/items.py); a record is a plain
+# INSERT, not an entity flushed by the ORM.
+_PROCESSED = select(ProcessedEvent.id).where(
+    ProcessedEvent.event_id == bindparam("event_id"), ProcessedEvent.handler == bindparam("handler")
+)
+_RECORD = insert(ProcessedEvent.metadata.tables[ProcessedEvent.__tablename__])
 
 
 class OutboxRepository:
@@ -39,10 +46,9 @@ class OutboxRepository:
         return int(count), oldest
 
     async def is_processed(self, event_id: uuid.UUID, handler: str) -> bool:
-        statement = select(ProcessedEvent.id).where(
-            ProcessedEvent.event_id == event_id, ProcessedEvent.handler == handler
-        )
-        return (await self._session.scalar(statement)) is not None
+        params = {"event_id": event_id, "handler": handler}
+        return (await self._session.scalar(_PROCESSED, params)) is not None
 
-    def mark_processed(self, event_id: uuid.UUID, handler: str) -> None:
-        self._session.add(ProcessedEvent(event_id=event_id, handler=handler))
+    async def mark_processed(self, event_id: uuid.UUID, handler: str) -> None:
+        values = {"event_id": event_id, "handler": handler, "processed_at": datetime.now(UTC)}
+        await self._session.execute(_RECORD, values)
