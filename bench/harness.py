@@ -94,14 +94,28 @@ class Server:
             time.sleep(0.05)
         raise SystemExit(f"server not ready after {timeout}s:\n{self.log.read_text()[-3000:]}")
 
-    def rss_mb(self) -> float:
-        """Resident memory of the server and its children, in MB."""
+    def _pids(self) -> list[int]:
+        """The process and its children (a pre-fork server's or worker's pool)."""
         pids = [self.process.pid]
         children = Path(f"/proc/{self.process.pid}/task/{self.process.pid}/children")
         if children.exists():
             pids += [int(p) for p in children.read_text().split()]
+        return pids
+
+    def cpu_seconds(self) -> float:
+        """CPU time (user + system) the process and its children have used so far."""
         total = 0
-        for pid in pids:
+        for pid in self._pids():
+            stat = Path(f"/proc/{pid}/stat")
+            if stat.exists():
+                fields = stat.read_text().rsplit(")", 1)[1].split()
+                total += int(fields[11]) + int(fields[12])  # utime, stime (after the name)
+        return total / os.sysconf("SC_CLK_TCK")
+
+    def rss_mb(self) -> float:
+        """Resident memory of the server and its children, in MB."""
+        total = 0
+        for pid in self._pids():
             status = Path(f"/proc/{pid}/status")
             if status.exists():
                 match = re.search(r"VmRSS:\s+(\d+) kB", status.read_text())

@@ -224,16 +224,18 @@ def main() -> None:
                 "ORDERLY_REDIS_KEY_PREFIX": f"orderly-bench-{uuid.uuid4().hex[:8]}",
                 "ORDERLY_MAIL_DIR": str(folder / "mail"),
             }
-            extras["pipeline_orders_per_s"] = pipeline_throughput(
+            rate, cpu = pipeline_throughput(
                 folder, jobs_env, seeded.dsn, tokens[seeded.user_ids[1]], seeded.item_ids
             )
+            extras["pipeline_orders_per_s"], extras["pipeline_cpu_ms_per_order"] = rate, cpu
             try:
                 extras["noop_tasks_per_s"] = noop_throughput(folder, jobs_env, args.redis)
             finally:
                 forget(args.redis, jobs_env["ORDERLY_REDIS_KEY_PREFIX"])
             print(
                 f"5 order pipeline: {extras['pipeline_orders_per_s']:.1f} orders/s end to end; "
-                f"no-op Celery task: {extras['noop_tasks_per_s']:.0f} tasks/s",
+                f"no-op Celery task: {extras['noop_tasks_per_s']:.0f} tasks/s\n"
+                "  CPU ms per order: " + ", ".join(f"{k} {v}" for k, v in cpu.items()),
                 flush=True,
             )
     finally:
