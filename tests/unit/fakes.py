@@ -43,6 +43,9 @@ class FakeItems:
     async def get(self, item_id: uuid.UUID) -> Item | None:
         return self.rows.get(item_id)
 
+    async def view(self, item_id: uuid.UUID) -> Item | None:
+        return self.rows.get(item_id)
+
     async def get_by_sku(self, sku: str) -> Item | None:
         wanted = Item.normalize_sku(sku)
         return next((i for i in self.rows.values() if i.sku == wanted), None)

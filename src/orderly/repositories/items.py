@@ -65,6 +65,7 @@ _RELEASE = (
     .values(stock=_ITEMS.c.stock + bindparam("quantity"))
 )
 _COUNT = select(func.count()).select_from(Item)
+_VIEW_BY_ID = select(*_ITEMS.c).where(_ITEMS.c.id == bindparam("item_id"))
 
 
 class ItemRepository:
@@ -76,6 +77,13 @@ class ItemRepository:
 
     async def get(self, item_id: uuid.UUID) -> Item | None:
         return (await self._session.scalars(_BY_ID, {"item_id": item_id})).one_or_none()
+
+    async def view(self, item_id: uuid.UUID) -> ItemView | None:
+        """The item as a row, for showing (the read side: see ``_matching``)."""
+        row: ItemView | None = (
+            await self._session.execute(_VIEW_BY_ID, {"item_id": item_id})
+        ).first()
+        return row
 
     async def get_by_sku(self, sku: str) -> Item | None:
         found = await self._session.scalars(_BY_SKU, {"sku": Item.normalize_sku(sku)})

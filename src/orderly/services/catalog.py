@@ -67,9 +67,9 @@ class CatalogService:
                 criteria=_checked(criteria), limit=limit, sort=sort, after=after
             )
 
-    async def get_item(self, *, item_id: uuid.UUID, include_inactive: bool = False) -> Item:
+    async def get_item(self, *, item_id: uuid.UUID, include_inactive: bool = False) -> ItemView:
         async with self._uow(read_only=True) as uow:
-            item = await uow.items.get(item_id)
+            item = await uow.items.view(item_id)
         if item is None or (not item.is_active and not include_inactive):
             raise ItemNotFound(f"No item with id {item_id}")
         return item
