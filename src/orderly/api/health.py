@@ -9,7 +9,6 @@ from typing import Annotated, Any
 import anyio
 from fastapi import APIRouter, Depends
 from fastapi.responses import JSONResponse
-from kombu import Connection
 
 from orderly.api.deps import get_container
 from orderly.container import Container
@@ -30,6 +29,9 @@ async def _check(probe: Awaitable[object]) -> dict[str, Any]:
 
 
 async def _broker_reachable(url: str) -> None:
+    # Imported here: an API without a broker (the embedded default) never loads kombu.
+    from kombu import Connection
+
     def connect() -> None:
         with Connection(url, connect_timeout=READY_TIMEOUT_SECONDS) as connection:
             connection.ensure_connection(max_retries=1)

@@ -13,7 +13,6 @@ from email.utils import format_datetime, formataddr, parseaddr
 from pathlib import Path
 from typing import Any
 
-import aiosmtplib
 import anyio
 import structlog
 from jinja2 import Environment, PackageLoader, StrictUndefined, select_autoescape
@@ -60,6 +59,8 @@ class Mailer:
         if settings.smtp_host is None:
             await self._write(message)
             return
+        import aiosmtplib  # only with an SMTP server: the default writes files
+
         await aiosmtplib.send(
             message,
             hostname=settings.smtp_host,
