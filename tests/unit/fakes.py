@@ -1,14 +1,41 @@
-"""In-memory stand-ins for the repositories and the unit of work, passed into services."""
+"""In-memory stand-ins for the repositories and the unit of work, passed into services.
+
+Each fake is declared as the protocol it stands in for (at the end of the module), so the
+type check fails when a fake lacks a method of the real repository or differs in signature.
+"""
 
 from __future__ import annotations
 
 import uuid
+from datetime import datetime
 from types import TracebackType
-from typing import Self
+from typing import Any, Self
 
 from orderly.events.types import Event
-from orderly.models import Item, ItemFilter, ItemSort, Order, OrderStatus, Payment, User
-from orderly.unit_of_work import ConstraintViolated, ReadOnlyUnitOfWork
+from orderly.models import (
+    Item,
+    ItemFilter,
+    ItemSort,
+    ItemView,
+    Order,
+    OrderStatus,
+    Payment,
+    Role,
+    SalesReport,
+    User,
+)
+from orderly.repositories.items import sort_value
+from orderly.unit_of_work import (
+    ConstraintViolated,
+    Items,
+    Orders,
+    Outbox,
+    ReadOnlyUnitOfWork,
+    Reports,
+    UnitOfWork,
+    UnitOfWorkFactory,
+    Users,
+)
 
 
 class FakeUsers:
@@ -28,9 +55,27 @@ class FakeUsers:
     async def count(self) -> int:
         return len(self.rows)
 
+    async def active_admins(self) -> list[User]:
+        return [u for u in self.rows.values() if u.role == Role.ADMIN and u.is_active]
+
     async def list(self, *, limit: int, offset: int) -> tuple[list[User], int]:
-        users = list(self.rows.values())
+        users = sorted(self.rows.values(), key=lambda u: (u.created_at, u.id))
         return users[offset : offset + limit], len(users)
+
+
+def _matches(item: Item, criteria: ItemFilter) -> bool:
+    """The conditions of ``ItemRepository.search`` (LIKE is case-insensitive: ilike)."""
+    if not item.is_active:
+        return False
+    if criteria.q:
+        text = criteria.q.lower()
+        if text not in item.name.lower() and text not in item.sku.lower():
+            return False
+    if criteria.min_price is not None and item.price_minor < criteria.min_price:
+        return False
+    if criteria.max_price is not None and item.price_minor > criteria.max_price:
+        return False
+    return not (criteria.in_stock and item.stock <= 0)
 
 
 class FakeItems:
@@ -43,7 +88,7 @@ class FakeItems:
     async def get(self, item_id: uuid.UUID) -> Item | None:
         return self.rows.get(item_id)
 
-    async def view(self, item_id: uuid.UUID) -> Item | None:
+    async def view(self, item_id: uuid.UUID) -> ItemView | None:
         return self.rows.get(item_id)
 
     async def get_by_sku(self, sku: str) -> Item | None:
@@ -53,14 +98,6 @@ class FakeItems:
     async def count(self) -> int:
         return len(self.rows)
 
-    async def search(
-        self, *, criteria: ItemFilter, limit: int, offset: int, sort: ItemSort = ItemSort.NAME
-    ) -> tuple[list[Item], int]:
-        found = [i for i in self.rows.values() if i.is_active]
-        return found[offset : offset + limit], len(found)
-
-
-class FakeItemsWithStock(FakeItems):
     async def get_many(self, item_ids: list[uuid.UUID]) -> list[Item]:
         return [self.rows[i] for i in item_ids if i in self.rows]
 
@@ -72,7 +109,42 @@ class FakeItemsWithStock(FakeItems):
         return True
 
     async def release_stock(self, item_id: uuid.UUID, quantity: int) -> None:
-        self.rows[item_id].stock += quantity
+        if item_id in self.rows:  # an UPDATE of a missing row changes nothing
+            self.rows[item_id].stock += quantity
+
+    def _sorted(self, criteria: ItemFilter, sort: ItemSort) -> list[Item]:
+        """Matching items ordered by ``sort`` then id (ascending), as the SQL orders them."""
+        by_id = sorted((i for i in self.rows.values() if _matches(i, criteria)), key=lambda i: i.id)
+        # A stable sort keeps the id order among equal values, also in reverse.
+        descending = sort.value.startswith("-")
+        return sorted(by_id, key=lambda i: sort_value(i, sort), reverse=descending)
+
+    async def search(
+        self, *, criteria: ItemFilter, limit: int, offset: int, sort: ItemSort = ItemSort.NAME
+    ) -> tuple[list[ItemView], int]:
+        found = self._sorted(criteria, sort)
+        return list(found[offset : offset + limit]), len(found)
+
+    async def search_after(
+        self,
+        *,
+        criteria: ItemFilter,
+        limit: int,
+        sort: ItemSort = ItemSort.NAME,
+        after: tuple[Any, uuid.UUID] | None = None,
+    ) -> list[ItemView]:
+        found = self._sorted(criteria, sort)
+        if after is not None:
+            value, last_id = after
+            descending = sort.value.startswith("-")
+
+            def beyond(item: Item) -> bool:
+                mine = sort_value(item, sort)
+                further = mine < value if descending else mine > value
+                return bool(further or (mine == value and item.id > last_id))
+
+            found = [i for i in found if beyond(i)]
+        return list(found[:limit])
 
 
 class FakeOrders:
@@ -98,6 +170,13 @@ class FakeOrders:
             None,
         )
 
+    def _visible(self, user_id: uuid.UUID | None, status: OrderStatus | None) -> list[Order]:
+        return [
+            o
+            for o in self.rows.values()
+            if (user_id is None or o.user_id == user_id) and (status is None or o.status == status)
+        ]
+
     async def page(
         self,
         *,
@@ -106,15 +185,75 @@ class FakeOrders:
         user_id: uuid.UUID | None = None,
         status: OrderStatus | None = None,
     ) -> tuple[list[Order], int]:
-        found = [
+        """Newest first, ties by id ascending (as ``OrderRepository.page``)."""
+        by_id = sorted(self._visible(user_id, status), key=lambda o: o.id)
+        found = sorted(by_id, key=lambda o: o.created_at, reverse=True)
+        return found[offset : offset + limit], len(found)
+
+    async def page_after(
+        self,
+        *,
+        limit: int,
+        user_id: uuid.UUID | None = None,
+        status: OrderStatus | None = None,
+        after: tuple[datetime, uuid.UUID] | None = None,
+    ) -> list[Order]:
+        """Newest first, ties by id descending: the ``limit`` orders older than ``after``."""
+        found = sorted(
+            self._visible(user_id, status), key=lambda o: (o.created_at, o.id), reverse=True
+        )
+        if after is not None:
+            found = [o for o in found if (o.created_at, o.id) < after]
+        return found[:limit]
+
+    async def pending_ids_before(self, cutoff: datetime, *, limit: int) -> list[uuid.UUID]:
+        waiting = [
             o
             for o in self.rows.values()
-            if (user_id is None or o.user_id == user_id) and (status is None or o.status == status)
+            if o.status == OrderStatus.PENDING_PAYMENT and o.created_at < cutoff
         ]
-        return found[offset : offset + limit], len(found)
+        return [o.id for o in sorted(waiting, key=lambda o: o.created_at)][:limit]
+
+    async def paid_between(self, start: datetime, end: datetime) -> list[Order]:
+        paid = [
+            o
+            for o in self.rows.values()
+            if o.status in (OrderStatus.PAID, OrderStatus.FULFILLED) and start <= o.created_at < end
+        ]
+        return sorted(paid, key=lambda o: o.created_at)
 
     async def get_payment(self, order_id: uuid.UUID) -> Payment | None:
         return self.payments.get(order_id)
+
+
+class FakeReports:
+    def __init__(self) -> None:
+        self.rows: dict[uuid.UUID, SalesReport] = {}
+
+    def add(self, report: SalesReport) -> None:
+        self.rows[report.id] = report
+
+    async def get(self, report_id: uuid.UUID) -> SalesReport | None:
+        return self.rows.get(report_id)
+
+
+class FakeOutbox:
+    """The events committed (``written``; none is ever published here) and the handlers
+    that finished with an event."""
+
+    def __init__(self, written: list[Event]) -> None:
+        self.written = written
+        self.processed: set[tuple[uuid.UUID, str]] = set()
+
+    async def backlog(self) -> tuple[int, datetime | None]:
+        oldest = min((e.occurred_at for e in self.written), default=None)
+        return len(self.written), oldest
+
+    async def is_processed(self, event_id: uuid.UUID, handler: str) -> bool:
+        return (event_id, handler) in self.processed
+
+    async def mark_processed(self, event_id: uuid.UUID, handler: str) -> None:
+        self.processed.add((event_id, handler))
 
 
 class FakeUnitOfWork:
@@ -122,12 +261,14 @@ class FakeUnitOfWork:
 
     def __init__(self) -> None:
         self.users = FakeUsers()
-        self.items = FakeItemsWithStock()
+        self.items = FakeItems()
         self.orders = FakeOrders()
+        self.reports = FakeReports()
         self.commits = 0
         self.fail_next_commit = False
         self.pending: list[Event] = []
         self.events: list[Event] = []  # what a real unit of work would write to the outbox
+        self.outbox = FakeOutbox(self.events)
         self.read_only = False
         self.opened: list[bool] = []  # read_only of every use, in order
 
@@ -163,3 +304,13 @@ class FakeUnitOfWork:
 
     async def rollback(self) -> None:
         return None
+
+
+# The fakes implement the protocols the services depend on: mypy checks these assignments.
+_USERS: type[Users] = FakeUsers
+_ITEMS: type[Items] = FakeItems
+_ORDERS: type[Orders] = FakeOrders
+_REPORTS: type[Reports] = FakeReports
+_OUTBOX: type[Outbox] = FakeOutbox
+_UNIT_OF_WORK: type[UnitOfWork] = FakeUnitOfWork
+_UNITS_OF_WORK: type[UnitOfWorkFactory] = FakeUnitOfWork
