@@ -15,12 +15,12 @@ from fastapi.middleware.cors import CORSMiddleware
 
 from orderly import __version__
 from orderly.api import health, metrics
+from orderly.api.problems import install_error_handlers
 from orderly.api.v1 import router as v1
 from orderly.api.v2.router import router as v2_router
 from orderly.api.versioning import ApiVersionMiddleware
 from orderly.container import Container
 from orderly.core.config import Environment, Settings
-from orderly.core.errors import install_error_handlers
 from orderly.core.logging import configure_logging
 from orderly.core.middleware import (
     BodySizeLimitMiddleware,

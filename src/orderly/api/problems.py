@@ -1,11 +1,206 @@
-"""OpenAPI documentation of the problem+json answers a route can give."""
+"""The HTTP edge of errors: each domain error kind's status, RFC 9457 problem+json rendering,
+and the exception handlers that turn every failure into one."""
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from typing import Any
 
-from orderly.core.errors import PROBLEM_JSON
+import structlog
+from fastapi import FastAPI, Request
+from fastapi.exceptions import RequestValidationError
+from fastapi.responses import JSONResponse
+from sqlalchemy.exc import DBAPIError
+from sqlalchemy.exc import TimeoutError as PoolTimeout
+from starlette.exceptions import HTTPException as StarletteHTTPException
+
+from orderly.core.errors import (
+    Conflict,
+    DomainError,
+    Forbidden,
+    NotFound,
+    TooManyRequests,
+    Unauthorized,
+    Unavailable,
+    Unprocessable,
+)
 from orderly.schemas.common import Problem
+
+PROBLEM_JSON = "application/problem+json"
+log = structlog.get_logger(__name__)
+
+STATUS_BY_KIND: dict[type[DomainError], int] = {
+    Unauthorized: 401,
+    Forbidden: 403,
+    NotFound: 404,
+    Conflict: 409,
+    Unprocessable: 422,
+    TooManyRequests: 429,
+    Unavailable: 503,
+}
+
+
+class RequestInvalid(Unprocessable):
+    """The request does not match the operation's parameters or body schema."""
+
+    code = "validation-failed"
+    title = "Validation failed"
+
+
+class BackendUnavailable(Unavailable):
+    """The database or another backing service is unreachable; nothing was changed."""
+
+    code = "backend-unavailable"
+
+
+def status_for(kind: type[DomainError]) -> int:
+    for base in kind.__mro__:
+        if base in STATUS_BY_KIND:
+            return STATUS_BY_KIND[base]
+    return 400
+
+
+def headers_for(error: DomainError) -> dict[str, str] | None:
+    if isinstance(error, Unauthorized):
+        return {"WWW-Authenticate": "Bearer"}
+    if isinstance(error, TooManyRequests):
+        return {
+            "Retry-After": str(error.retry_after),
+            "RateLimit-Limit": str(error.limit),
+            "RateLimit-Remaining": str(error.remaining),
+            "RateLimit-Reset": str(error.retry_after),
+        }
+    if isinstance(error, Unavailable):
+        return {"Retry-After": str(max(1, round(error.retry_after or 1)))}
+    return None
+
+
+def problem_type(code: str | None) -> str:
+    return f"urn:orderly:problem:{code}" if code else "about:blank"
+
+
+def problem(
+    status: int,
+    title: str,
+    detail: str,
+    *,
+    code: str | None = None,
+    instance: str | None = None,
+    headers: dict[str, str] | None = None,
+    **extra: Any,
+) -> JSONResponse:
+    body: dict[str, Any] = {"type": problem_type(code), "title": title, "status": status}
+    if code:
+        body["code"] = code
+    body["detail"] = detail
+    if instance:
+        body["instance"] = instance
+    body.update(extra)
+    return JSONResponse(body, status_code=status, media_type=PROBLEM_JSON, headers=headers)
+
+
+def render(error: DomainError, request: Request, **extra: Any) -> JSONResponse:
+    if error.field and "errors" not in extra:
+        extra["errors"] = [{"field": error.field, "message": error.detail, "type": error.code}]
+    return problem(
+        status_for(type(error)),
+        error.title,
+        error.detail,
+        code=error.code,
+        instance=request.url.path,
+        headers=headers_for(error),
+        **extra,
+    )
+
+
+def _field_name(loc: Sequence[Any]) -> str:
+    parts = [str(p) for p in loc]
+    if parts and parts[0] in {"body", "query", "path", "header", "cookie"} and len(parts) > 1:
+        parts = parts[1:]
+    return ".".join(parts)
+
+
+async def _domain_error(request: Request, exc: Exception) -> JSONResponse:
+    assert isinstance(exc, DomainError)  # noqa: S101 - registered for DomainError only
+    return render(exc, request)
+
+
+async def _validation_error(request: Request, exc: Exception) -> JSONResponse:
+    assert isinstance(exc, RequestValidationError)  # noqa: S101
+    errors = [
+        {
+            "field": _field_name(err.get("loc", ())),
+            "location": str(err.get("loc", ("body",))[0]),
+            "message": str(err.get("msg", "invalid value")),
+            "type": str(err.get("type", "value_error")),
+        }
+        for err in exc.errors()
+    ]
+    fields = ", ".join(sorted({e["field"] or e["location"] for e in errors}))
+    return render(RequestInvalid(f"Invalid or missing fields: {fields}"), request, errors=errors)
+
+
+async def _http_error(request: Request, exc: Exception) -> JSONResponse:
+    assert isinstance(exc, StarletteHTTPException)  # noqa: S101
+    titles = {401: "Not authenticated", 403: "Forbidden", 404: "Not found", 405: "Not allowed"}
+    detail = exc.detail if isinstance(exc.detail, str) else "Request failed"
+    return problem(
+        exc.status_code,
+        titles.get(exc.status_code, "Request failed"),
+        detail,
+        instance=request.url.path,
+        headers=dict(exc.headers) if exc.headers else None,
+    )
+
+
+async def _unexpected_error(request: Request, exc: Exception) -> JSONResponse:
+    request_id = getattr(request.state, "request_id", None)
+    log.error(
+        "unhandled_error",
+        method=request.method,
+        path=request.url.path,
+        request_id=request_id,
+        user_id=getattr(request.state, "user_id", None),
+        error_type=type(exc).__name__,
+        exc_info=exc,
+    )
+    return problem(
+        500,
+        "Internal server error",
+        "The server failed to handle this request; it has been logged.",
+        instance=request.url.path,
+        request_id=request_id,
+        headers={"X-Request-ID": request_id} if request_id else None,
+    )
+
+
+async def _backend_error(request: Request, exc: Exception) -> JSONResponse:
+    """The database went away (connection lost: the pool is invalidated and the next request
+    reconnects), the pool stayed exhausted, or a backing service refused the connection:
+    503 with Retry-After, the client may retry. Any other database error is a bug (500)."""
+    if isinstance(exc, DBAPIError) and not exc.connection_invalidated:
+        return await _unexpected_error(request, exc)
+    log.warning(
+        "backend_unavailable",
+        path=request.url.path,
+        request_id=getattr(request.state, "request_id", None),
+        error_type=type(exc).__name__,
+    )
+    unavailable = BackendUnavailable(
+        "A backing service is unreachable; retry shortly.", retry_after=1
+    )
+    return render(unavailable, request)
+
+
+def install_error_handlers(app: FastAPI) -> None:
+    app.add_exception_handler(DomainError, _domain_error)
+    app.add_exception_handler(DBAPIError, _backend_error)
+    app.add_exception_handler(PoolTimeout, _backend_error)
+    app.add_exception_handler(ConnectionError, _backend_error)
+    app.add_exception_handler(RequestValidationError, _validation_error)
+    app.add_exception_handler(StarletteHTTPException, _http_error)
+    app.add_exception_handler(Exception, _unexpected_error)
+
 
 _DESCRIPTIONS = {
     401: "Not authenticated or the token is invalid",

@@ -13,8 +13,8 @@ from typing import Any
 import structlog
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
+from orderly.api.problems import PROBLEM_JSON
 from orderly.core import metrics
-from orderly.core.errors import PROBLEM_JSON
 
 access_log = structlog.get_logger("orderly.access")
 _REQUEST_ID = re.compile(r"^[A-Za-z0-9._:-]{1,128}$")
