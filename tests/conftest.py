@@ -65,10 +65,10 @@ def migrated_database(
 @pytest.fixture
 def settings(database_url: str, tmp_path_factory: pytest.TempPathFactory) -> Settings:
     return Settings(
-        _env_file=None,  # type: ignore[call-arg]
+        _env_file=None,
         environment=Environment.TEST,
         database_url=database_url,
-        secret_key=TEST_SECRET,  # type: ignore[arg-type]
+        secret_key=TEST_SECRET,
         database_pool_size=5,
         embedded_jobs=False,  # tests that want the job runner turn it on
         mail_dir=str(tmp_path_factory.getbasetemp() / "mail"),

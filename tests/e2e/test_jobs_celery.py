@@ -200,7 +200,7 @@ def make_item(postgres_url: str, stock: int = 100) -> str:
 
     async def create() -> str:
         container = Container.build(
-            Settings(_env_file=None, environment=Environment.TEST, database_url=postgres_url)  # type: ignore[call-arg]
+            Settings(_env_file=None, environment=Environment.TEST, database_url=postgres_url)
         )
         try:
             item = await container.catalog.create_item(
@@ -299,8 +299,7 @@ def test_events_wait_for_an_unreachable_broker_and_go_out_once_it_is_back(
         assert "orderly_outbox_pending 4.0" in metrics  # 1 registration + 3 orders
         stack.relay.stop()
         stack.relay = stack.start_relay()  # the broker is reachable again
-        for order_id in orders:
-            eventually(lambda o=order_id: stack.status(customer, o) == "paid", "paid")
+        eventually(lambda: all(stack.status(customer, o) == "paid" for o in orders), "all paid")
         assert [stack.charges(o) for o in orders] == [1, 1, 1]
         eventually(
             lambda: (

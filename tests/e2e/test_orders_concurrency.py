@@ -22,6 +22,8 @@ pytestmark = pytest.mark.postgres
 
 CONNECTIONS = 50  # concurrent HTTP connections the load opens at most
 DEADLINE = 90.0  # seconds any one burst may take
+# who places it, the body, extra headers
+Request = tuple[Account, dict[str, object], dict[str, str]]
 
 
 @pytest.fixture(scope="module")
@@ -41,10 +43,10 @@ def server(postgres_url: str, tmp_path_factory: pytest.TempPathFactory) -> Itera
 @pytest.fixture
 async def container(postgres_url: str, server: Process) -> AsyncIterator[Container]:
     settings = Settings(
-        _env_file=None,  # type: ignore[call-arg]
+        _env_file=None,
         environment=Environment.TEST,
         database_url=postgres_url,
-        secret_key=TEST_SECRET,  # type: ignore[arg-type]
+        secret_key=TEST_SECRET,
     )
     built = Container.build(settings)
     yield built
@@ -57,9 +59,7 @@ async def buyers(container: Container) -> list[Account]:
     return [await make_account(container, f"buyer{n}-{tag}@example.com") for n in range(8)]
 
 
-async def burst(
-    server: Process, requests: list[tuple[Account, dict[str, object], dict[str, str]]]
-) -> list[httpx.Response]:
+async def burst(server: Process, requests: list[Request]) -> list[httpx.Response]:
     limits = httpx.Limits(max_connections=CONNECTIONS)
     async with httpx.AsyncClient(base_url=server.base, limits=limits, timeout=60) as http:
 
@@ -88,7 +88,7 @@ async def test_200_concurrent_orders_for_50_in_stock_sell_exactly_50(
     server: Process, container: Container, buyers: list[Account]
 ) -> None:
     item = await add_item(container, f"HOT-{uuid.uuid4().hex[:6]}", stock=50)
-    requests = [(buyers[n % len(buyers)], body((item, 1)), {}) for n in range(200)]
+    requests: list[Request] = [(buyers[n % len(buyers)], body((item, 1)), {}) for n in range(200)]
     responses = await burst(server, requests)
     codes = Counter(r.status_code for r in responses)
     assert codes == {201: 50, 409: 150}, codes
@@ -108,7 +108,7 @@ async def test_opposite_line_orders_do_not_deadlock_and_conserve_stock(
 ) -> None:
     a = await add_item(container, f"A-{uuid.uuid4().hex[:6]}", stock=70)
     b = await add_item(container, f"B-{uuid.uuid4().hex[:6]}", stock=70)
-    requests = [
+    requests: list[Request] = [
         (buyers[n % len(buyers)], body((a, 1), (b, 1)) if n % 2 else body((b, 1), (a, 1)), {})
         for n in range(100)
     ]

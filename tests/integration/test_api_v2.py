@@ -55,13 +55,13 @@ async def test_cursor_pages_visit_every_item_once_in_order(
 
 
 async def test_money_is_a_decimal_string_with_its_currency(
-    client: httpx.AsyncClient, shelf: list[Item]
+    client: httpx.AsyncClient, container: Container, shelf: list[Item]
 ) -> None:
     item = (await client.get(f"/api/v2/items/{shelf[1].id}")).json()
     assert item["price"] == {"amount": "19.99", "currency": "EUR"}
     assert "price_minor" not in item
     jpy = await add_item(
-        client._transport.app.state.container,  # type: ignore[attr-defined]
+        container,
         "YEN-1",
         price_minor=500,
         currency="JPY",

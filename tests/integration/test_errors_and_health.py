@@ -45,10 +45,10 @@ async def test_liveness_and_readiness(client: httpx.AsyncClient) -> None:
 
 async def test_readiness_is_503_when_the_database_is_unreachable(tmp_path: object) -> None:
     settings = Settings(
-        _env_file=None,  # type: ignore[call-arg]
+        _env_file=None,
         environment=Environment.TEST,
         database_url="sqlite+aiosqlite:////nonexistent-dir/orderly.db",
-        secret_key=TEST_SECRET,  # type: ignore[arg-type]
+        secret_key=TEST_SECRET,
     )
     app = create_app(settings)
     async with app.router.lifespan_context(app):

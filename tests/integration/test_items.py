@@ -94,7 +94,10 @@ async def test_total_counts_every_match_on_any_page(
     ],
 )
 async def test_filters_and_sorting(
-    client: httpx.AsyncClient, catalog: list[Item], params: dict[str, object], expected: list[str]
+    client: httpx.AsyncClient,
+    catalog: list[Item],
+    params: dict[str, str | int],
+    expected: list[str],
 ) -> None:
     response = await client.get(ITEMS, params=params)
     assert names(response) == expected
@@ -115,7 +118,7 @@ async def test_filters_and_sorting(
     ],
 )
 async def test_list_rejects_bad_query(
-    client: httpx.AsyncClient, params: dict[str, object], field: str
+    client: httpx.AsyncClient, params: dict[str, str | int], field: str
 ) -> None:
     assert_problem(await client.get(ITEMS, params=params), 422, field)
 

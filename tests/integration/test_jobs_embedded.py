@@ -95,7 +95,8 @@ async def test_an_event_exists_only_if_its_change_committed(
     rows = await outbox(container)
     assert [m.event_type for m in rows] == ["UserRegistered", "OrderPlaced"]
     event = event_from_payload(rows[1].event_type, rows[1].payload)
-    assert str(event.order_id) == placed.json()["id"]  # type: ignore[attr-defined]
+    assert isinstance(event, OrderPlaced)
+    assert str(event.order_id) == placed.json()["id"]
     assert all(m.published_at is None for m in rows)  # no runner here: they wait
 
 
@@ -205,10 +206,10 @@ async def test_unpaid_orders_expire_and_release_stock(
     client: httpx.AsyncClient, container: Container, customer: Account
 ) -> None:
     item = await add_item(container, "EXP-1", stock=4)
-    body = {"lines": [{"item_id": str(item.id), "quantity": 3}]}
+    body: dict[str, Any] = {"lines": [{"item_id": str(item.id), "quantity": 3}]}
     stale = (await client.post("/api/v1/orders", json=body, headers=customer.headers)).json()
     body["lines"][0]["quantity"] = 1
-    body["payment_method"] = "pm_card_visa"  # type: ignore[assignment]
+    body["payment_method"] = "pm_card_visa"
     paid = (await client.post("/api/v1/orders", json=body, headers=customer.headers)).json()
     await client.post(f"/api/v1/orders/{paid['id']}/pay", headers=customer.headers)
     assert await container.orders.expire_unpaid(older_than=timedelta(seconds=0)) == 1

@@ -7,6 +7,7 @@ from typing import Any
 
 import httpx
 import pytest
+from starlette.applications import Starlette
 
 from orderly.container import Container
 from orderly.fakes.payment_provider import ProviderState
@@ -31,7 +32,9 @@ def sandbox(container: Container) -> ProviderState:
     """The in-process sandbox provider's books (no provider URL is configured in tests)."""
     transport = container.payments._http._transport
     assert isinstance(transport, httpx.ASGITransport)
-    state: ProviderState = transport.app.state.provider  # type: ignore[attr-defined]
+    assert isinstance(transport.app, Starlette)
+    state = transport.app.state.provider
+    assert isinstance(state, ProviderState)
     return state
 
 

@@ -101,7 +101,7 @@ async def test_admin_lists_users_with_pagination(
 
 @pytest.mark.parametrize("params", [{"limit": 0}, {"limit": 101}, {"offset": -1}, {"limit": "x"}])
 async def test_user_list_rejects_bad_paging(
-    client: httpx.AsyncClient, admin: Account, params: dict[str, object]
+    client: httpx.AsyncClient, admin: Account, params: dict[str, str | int]
 ) -> None:
     response = await client.get(USERS, params=params, headers=admin.headers)
     assert_problem(response, 422, next(iter(params)))

@@ -18,10 +18,8 @@ from orderly.integrations.payments import (
 KEY = "sk_test_unit"
 
 
-def provider(
-    attempts: int = 3, threshold: int = 10, **app_options: object
-) -> tuple[PaymentProvider, ProviderState]:
-    app = create_provider_app(api_key=KEY, seed=1, **app_options)  # type: ignore[arg-type]
+def provider(attempts: int = 3, threshold: int = 10) -> tuple[PaymentProvider, ProviderState]:
+    app = create_provider_app(api_key=KEY, seed=1)
     http = httpx.AsyncClient(
         transport=httpx.ASGITransport(app=app),
         base_url="http://provider",

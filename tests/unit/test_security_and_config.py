@@ -6,6 +6,7 @@ import time
 import uuid
 from datetime import timedelta
 from decimal import Decimal
+from typing import Any
 
 import pytest
 from pydantic import ValidationError
@@ -75,14 +76,14 @@ def test_money_is_exact() -> None:
 
 
 def production(**overrides: object) -> Settings:
-    values: dict[str, object] = {
+    values: dict[str, Any] = {
         "environment": "production",
         "secret_key": STRONG,
         "database_url": "postgresql+asyncpg://orderly@db/orderly",
         "payment_provider_url": "https://payments.example",
     }
     values.update(overrides)
-    return Settings(_env_file=None, **values)  # type: ignore[arg-type]
+    return Settings(_env_file=None, **values)
 
 
 def test_production_accepts_safe_settings() -> None:
@@ -107,7 +108,7 @@ def test_production_refuses_unsafe_settings(overrides: dict[str, object], named:
 def test_settings_come_from_the_environment(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("ORDERLY_PORT", "9001")
     monkeypatch.setenv("ORDERLY_ADMIN_EMAIL", "boss@example.com")
-    settings = Settings(_env_file=None)  # type: ignore[call-arg]
+    settings = Settings(_env_file=None)
     assert (settings.port, settings.admin_email) == (9001, "boss@example.com")
     assert settings.run_migrations_on_start
     assert settings.seed_on_start
@@ -116,5 +117,5 @@ def test_settings_come_from_the_environment(monkeypatch: pytest.MonkeyPatch) -> 
 def test_production_via_environment_names_the_setting(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("ORDERLY_ENVIRONMENT", "production")
     with pytest.raises(ValidationError, match="ORDERLY_SECRET_KEY") as caught:
-        Settings(_env_file=None)  # type: ignore[call-arg]
+        Settings(_env_file=None)
     assert "ORDERLY_DATABASE_URL" in str(caught.value)
