@@ -7,7 +7,7 @@ import email
 import time
 import uuid
 from collections.abc import AsyncIterator, Callable
-from datetime import timedelta
+from datetime import UTC, datetime, timedelta
 from email.message import EmailMessage
 from email.policy import default
 from pathlib import Path
@@ -20,12 +20,13 @@ from sqlalchemy import func, select
 
 from orderly.container import Container
 from orderly.core.config import Settings
-from orderly.events.types import OrderPlaced, UserRegistered, event_from_payload
+from orderly.events.types import Actor, OrderPlaced, UserRegistered, event_from_payload
 from orderly.main import create_app
 from orderly.models import OutboxMessage, Payment, ProcessedEvent, Role
 from orderly.services.orders import NewLine
-from tests.conftest import PASSWORD, Account, assert_problem, make_account
+from tests.conftest import Account, assert_problem, make_account
 from tests.integration.test_items import add_item
+from tests.metrics import sample, scrape
 
 WAIT = 20.0  # seconds any background effect may take here
 
@@ -185,11 +186,14 @@ async def test_a_redelivered_order_placed_charges_once(
     """Paying is idempotent by the order's state, so it keeps no processed record."""
     item = await add_item(container, "RED-1", stock=5)
     placed = await container.orders.place(
-        user_id=customer.user.id,
+        customer=customer.user,
         lines=[NewLine(item_id=item.id, quantity=1)],
         payment_method="pm_card_visa",
     )
-    event = OrderPlaced(order_id=placed.order.id, user_id=customer.user.id)
+    [written] = [m for m in await outbox(container) if m.event_type == "OrderPlaced"]
+    event = event_from_payload(written.event_type, written.payload)
+    assert isinstance(event, OrderPlaced)
+    assert event.order_id == placed.order.id
     for _ in range(3):
         await container.dispatcher.dispatch(event)
     async with container.session_factory() as session:
@@ -235,8 +239,10 @@ async def test_sales_report_is_produced_and_downloadable(
             json={"lines": [{"item_id": str(item.id), "quantity": quantity}]},
             headers=buyer.headers,
         )
-        await container.orders.pay(
-            order_id=uuid.UUID(placed.json()["id"]), payment_method="pm_card_visa"
+        await container.payments.charge(
+            order_id=uuid.UUID(placed.json()["id"]),
+            actor=Actor.worker(),
+            payment_method="pm_card_visa",
         )
     today = time.strftime("%Y-%m-%d", time.gmtime())
     requested = await http.post(
@@ -279,9 +285,18 @@ async def test_report_requests_are_checked(
 
 
 async def test_metrics_report_the_outbox_backlog(
-    client: httpx.AsyncClient, customer: Account
+    client: httpx.AsyncClient, container: Container, customer: Account
 ) -> None:
-    text = (await client.get("/metrics")).text
-    assert "orderly_outbox_pending 1.0" in text
-    assert "orderly_outbox_lag_seconds" in text
-    _ = PASSWORD
+    item = await add_item(container, "LAG-1", stock=1)
+    before = await scrape(client)
+    body = {"lines": [{"item_id": str(item.id), "quantity": 1}]}
+    assert (await client.post("/api/v1/orders", json=body, headers=customer.headers)).is_success
+    waiting = await outbox(container)  # no runner here: nothing is handed on
+    asked = datetime.now(UTC)
+    after = await scrape(client)
+    answered = datetime.now(UTC)
+    pending = sample(after, "orderly_outbox_pending")
+    assert pending == sample(before, "orderly_outbox_pending") + 1 == len(waiting)
+    oldest = min(m.created_at for m in waiting)
+    lag = sample(after, "orderly_outbox_lag_seconds")
+    assert (asked - oldest).total_seconds() <= lag <= (answered - oldest).total_seconds()

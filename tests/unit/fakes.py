@@ -24,12 +24,14 @@ from orderly.models import (
     SalesReport,
     User,
 )
+from orderly.models.base import RecordsEvents
 from orderly.repositories.items import sort_value
 from orderly.unit_of_work import (
     ConstraintViolated,
     Items,
     Orders,
     Outbox,
+    Payments,
     ReadOnlyUnitOfWork,
     Reports,
     UnitOfWork,
@@ -150,18 +152,14 @@ class FakeItems:
 class FakeOrders:
     def __init__(self) -> None:
         self.rows: dict[uuid.UUID, Order] = {}
-        self.payments: dict[uuid.UUID, Payment] = {}
 
     def add(self, order: Order) -> None:
         self.rows[order.id] = order
 
-    def add_payment(self, payment: Payment) -> None:
-        self.payments[payment.order_id] = payment
-
-    async def get(self, order_id: uuid.UUID, *, for_update: bool = False) -> Order | None:
+    async def get(self, order_id: uuid.UUID) -> Order | None:
         return self.rows.get(order_id)
 
-    async def lock_alone(self, order_id: uuid.UUID) -> Order | None:
+    async def get_for_update(self, order_id: uuid.UUID, *, with_lines: bool = True) -> Order | None:
         return self.rows.get(order_id)
 
     async def get_by_idempotency_key(self, user_id: uuid.UUID, key: str) -> Order | None:
@@ -222,8 +220,16 @@ class FakeOrders:
         ]
         return sorted(paid, key=lambda o: o.created_at)
 
-    async def get_payment(self, order_id: uuid.UUID) -> Payment | None:
-        return self.payments.get(order_id)
+
+class FakePayments:
+    def __init__(self) -> None:
+        self.rows: dict[uuid.UUID, Payment] = {}  # by order id
+
+    def add(self, payment: Payment) -> None:
+        self.rows[payment.order_id] = payment
+
+    async def for_order(self, order_id: uuid.UUID) -> Payment | None:
+        return self.rows.get(order_id)
 
 
 class FakeReports:
@@ -257,23 +263,22 @@ class FakeOutbox:
 
 
 class FakeUnitOfWork:
-    """Shares its repositories across uses, like one database; counts commits."""
+    """Shares its repositories across uses, like one database; counts commits. Like the SQL
+    unit of work, a commit writes what the entities recorded to the outbox (``events``);
+    leaving without a commit forgets it."""
 
     def __init__(self) -> None:
         self.users = FakeUsers()
         self.items = FakeItems()
         self.orders = FakeOrders()
+        self.payments = FakePayments()
         self.reports = FakeReports()
         self.commits = 0
         self.fail_next_commit = False
-        self.pending: list[Event] = []
         self.events: list[Event] = []  # what a real unit of work would write to the outbox
         self.outbox = FakeOutbox(self.events)
         self.read_only = False
         self.opened: list[bool] = []  # read_only of every use, in order
-
-    def emit(self, event: Event) -> None:
-        self.pending.append(event)
 
     def __call__(self, *, read_only: bool = False) -> Self:
         self.read_only = read_only
@@ -289,27 +294,36 @@ class FakeUnitOfWork:
         exc: BaseException | None,
         tb: TracebackType | None,
     ) -> None:
-        self.pending.clear()  # not committed: the events are gone with the change
+        self._recorded_events()  # not committed: the events are gone with the change
 
     async def commit(self) -> None:
         if self.read_only:
             raise ReadOnlyUnitOfWork("a read-only unit of work cannot commit")
         if self.fail_next_commit:
             self.fail_next_commit = False
-            self.pending.clear()
+            self._recorded_events()
             raise ConstraintViolated("unique constraint")
         self.commits += 1
-        self.events += self.pending
-        self.pending.clear()
+        self.events += self._recorded_events()
 
     async def rollback(self) -> None:
         return None
+
+    def _recorded_events(self) -> list[Event]:
+        entities: list[RecordsEvents] = [
+            *self.users.rows.values(),
+            *self.orders.rows.values(),
+            *self.reports.rows.values(),
+        ]
+        events = [event for entity in entities for event in entity.collect_events()]
+        return sorted(events, key=lambda event: event.occurred_at)
 
 
 # The fakes implement the protocols the services depend on: mypy checks these assignments.
 _USERS: type[Users] = FakeUsers
 _ITEMS: type[Items] = FakeItems
 _ORDERS: type[Orders] = FakeOrders
+_PAYMENTS: type[Payments] = FakePayments
 _REPORTS: type[Reports] = FakeReports
 _OUTBOX: type[Outbox] = FakeOutbox
 _UNIT_OF_WORK: type[UnitOfWork] = FakeUnitOfWork

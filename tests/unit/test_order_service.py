@@ -1,17 +1,21 @@
-"""OrderService rules on in-memory fakes (the provider is the fake app, served in-process)."""
+"""OrderService rules on in-memory fakes: placing, visibility, cancelling, expiring."""
 
 from __future__ import annotations
 
 import uuid
+from collections.abc import Callable
+from datetime import timedelta
 
-import httpx
 import pytest
 
-from orderly.fakes.payment_provider import create_provider_app
-from orderly.integrations.breaker import CircuitBreaker
-from orderly.integrations.payments import PaymentProvider, RetryPolicy
-from orderly.models import Item, OrderStatus, Role, User
-from orderly.models.order import IllegalTransition
+from orderly.events.types import (
+    ActorKind,
+    OrderCancelled,
+    OrderExpired,
+    OrderPlaced,
+    OrderRefundRequested,
+)
+from orderly.models import OrderStatus
 from orderly.services.orders import (
     IdempotencyKeyReused,
     InsufficientStock,
@@ -19,52 +23,31 @@ from orderly.services.orders import (
     ItemUnavailable,
     NewLine,
     OrderNotFound,
-    OrderService,
-    PaymentProviderDown,
 )
-from tests.unit.fakes import FakeUnitOfWork
+from tests.unit.shop import ADMIN, BUYER, OTHER, Shop, open_shop
 
-BUYER = User(id=uuid.uuid4(), email="b@example.com", full_name="B", role=Role.CUSTOMER)
-OTHER = User(id=uuid.uuid4(), email="o@example.com", full_name="O", role=Role.CUSTOMER)
-ADMIN = User(id=uuid.uuid4(), email="a@example.com", full_name="A", role=Role.ADMIN)
+Lines = Callable[[uuid.UUID, uuid.UUID], list[NewLine]]
 
 
 @pytest.fixture
-def uow() -> FakeUnitOfWork:
-    fake = FakeUnitOfWork()
-    for sku, stock in (("CUP", 5), ("POT", 1)):
-        item = Item(
-            id=uuid.uuid4(), sku=sku, name=sku, price_minor=300, currency="EUR", stock=stock
-        )
-        item.is_active = True
-        fake.items.add(item)
-    return fake
+def shop() -> Shop:
+    return open_shop()
 
 
-@pytest.fixture
-def service(uow: FakeUnitOfWork) -> OrderService:
-    app = create_provider_app()
-    http = httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://fake")
-    payments = PaymentProvider(
-        http,
-        breaker=CircuitBreaker("payments", failure_threshold=50, reset_timeout=1),
-        retry=RetryPolicy(attempts=2, initial_backoff=0.001, max_backoff=0.001),
+async def test_place_reserves_totals_and_records_the_event(shop: Shop) -> None:
+    placed = await shop.orders.place(
+        customer=BUYER, lines=[NewLine(shop.cup, 2), NewLine(shop.pot, 1)]
     )
-    service = OrderService(uow, payments=payments, max_quantity=10, max_lines=3)
-    service.provider_state = app.state.provider  # type: ignore[attr-defined]
-    return service
-
-
-def ids(uow: FakeUnitOfWork) -> list[uuid.UUID]:
-    return [item.id for item in uow.items.rows.values()]
-
-
-async def test_place_reserves_and_totals(service: OrderService, uow: FakeUnitOfWork) -> None:
-    cup, pot = ids(uow)
-    placed = await service.place(user_id=BUYER.id, lines=[NewLine(cup, 2), NewLine(pot, 1)])
     assert placed.created
     assert placed.order.total_minor == 900
-    assert [i.stock for i in uow.items.rows.values()] == [3, 0]
+    assert (shop.stock(shop.cup), shop.stock(shop.pot)) == (3, 0)
+    [event] = shop.uow.events
+    assert isinstance(event, OrderPlaced)
+    assert (event.order_id, event.actor.kind, event.actor.id) == (
+        placed.order.id,
+        ActorKind.CUSTOMER,
+        BUYER.id,
+    )
 
 
 @pytest.mark.parametrize(
@@ -83,70 +66,71 @@ async def test_place_reserves_and_totals(service: OrderService, uow: FakeUnitOfW
     ],
 )
 async def test_bad_lines_name_the_line(
-    service: OrderService, uow: FakeUnitOfWork, make_lines: object, error: type, field: str
+    shop: Shop, make_lines: Lines, error: type[Exception], field: str
 ) -> None:
-    cup, pot = ids(uow)
     with pytest.raises(error) as caught:
-        await service.place(user_id=BUYER.id, lines=make_lines(cup, pot))  # type: ignore[operator]
-    assert caught.value.field == field
-    assert uow.commits == 0
-    assert uow.orders.rows == {}
+        await shop.orders.place(customer=BUYER, lines=make_lines(shop.cup, shop.pot))
+    assert getattr(caught.value, "field", None) == field
+    assert shop.uow.commits == 0
+    assert shop.uow.orders.rows == {}
+    assert shop.uow.events == []
 
 
-async def test_idempotency_key_replays_or_refuses(
-    service: OrderService, uow: FakeUnitOfWork
-) -> None:
-    cup, _ = ids(uow)
-    first = await service.place(user_id=BUYER.id, lines=[NewLine(cup, 1)], idempotency_key="k")
-    again = await service.place(user_id=BUYER.id, lines=[NewLine(cup, 1)], idempotency_key="k")
+async def test_idempotency_key_replays_or_refuses(shop: Shop) -> None:
+    line = [NewLine(shop.cup, 1)]
+    first = await shop.orders.place(customer=BUYER, lines=line, idempotency_key="k")
+    again = await shop.orders.place(customer=BUYER, lines=line, idempotency_key="k")
     assert (first.created, again.created, again.order.id) == (True, False, first.order.id)
     with pytest.raises(IdempotencyKeyReused):
-        await service.place(user_id=BUYER.id, lines=[NewLine(cup, 2)], idempotency_key="k")
-    assert len(uow.orders.rows) == 1
+        await shop.orders.place(customer=BUYER, lines=[NewLine(shop.cup, 2)], idempotency_key="k")
+    assert len(shop.uow.orders.rows) == 1
+    assert len(shop.uow.events) == 1  # one order, one OrderPlaced
 
 
-async def test_only_the_owner_or_an_admin_sees_an_order(
-    service: OrderService, uow: FakeUnitOfWork
-) -> None:
-    cup, _ = ids(uow)
-    order = (await service.place(user_id=BUYER.id, lines=[NewLine(cup, 1)])).order
-    assert (await service.get(actor=ADMIN, order_id=order.id)).id == order.id
+async def test_only_the_owner_or_an_admin_sees_an_order(shop: Shop) -> None:
+    order = (await shop.orders.place(customer=BUYER, lines=[NewLine(shop.cup, 1)])).order
+    assert (await shop.orders.get_order(actor=ADMIN, order_id=order.id)).id == order.id
     with pytest.raises(OrderNotFound):
-        await service.get(actor=OTHER, order_id=order.id)
+        await shop.orders.get_order(actor=OTHER, order_id=order.id)
     with pytest.raises(OrderNotFound):
-        await service.cancel(actor=OTHER, order_id=order.id)
+        await shop.orders.cancel(actor=OTHER, order_id=order.id)
+    assert order.status is OrderStatus.PENDING_PAYMENT
 
 
-async def test_pay_is_idempotent_and_decline_releases(
-    service: OrderService, uow: FakeUnitOfWork
-) -> None:
-    cup, pot = ids(uow)
-    good = (
-        await service.place(
-            user_id=BUYER.id, lines=[NewLine(cup, 1)], payment_method="pm_card_visa"
+async def test_cancelling_an_unpaid_order_releases_its_stock_at_once(shop: Shop) -> None:
+    order = (await shop.orders.place(customer=BUYER, lines=[NewLine(shop.cup, 2)])).order
+    cancelled = await shop.orders.cancel(actor=BUYER, order_id=order.id, reason="too slow")
+    assert cancelled.status is OrderStatus.CANCELLED
+    assert shop.stock(shop.cup) == 5
+    event = shop.uow.events[-1]
+    assert isinstance(event, OrderCancelled)
+    assert (event.refunded, event.reason, event.actor.id) == (False, "too slow", BUYER.id)
+
+
+async def test_cancelling_a_paid_order_waits_for_the_refund(shop: Shop) -> None:
+    order = (
+        await shop.orders.place(
+            customer=BUYER, lines=[NewLine(shop.cup, 2)], payment_method="pm_card_visa"
         )
     ).order
-    assert await service.pay(order_id=good.id) is OrderStatus.PAID
-    assert await service.pay(order_id=good.id) is OrderStatus.PAID
-    assert sum(service.provider_state.charges.values()) == 1  # type: ignore[attr-defined]
+    await shop.payments.charge(order_id=order.id, actor=BUYER.as_actor())
+    requests_before = shop.provider.requests
+    cancelling = await shop.orders.cancel(actor=ADMIN, order_id=order.id, reason="damaged")
+    assert cancelling.status is OrderStatus.CANCELLING
+    assert shop.provider.requests == requests_before  # no provider call in the use case
+    assert shop.stock(shop.cup) == 3  # held until the refund is made
+    event = shop.uow.events[-1]
+    assert isinstance(event, OrderRefundRequested)
+    assert (event.actor.kind, event.reason, event.amount_minor) == (ActorKind.ADMIN, "damaged", 600)
 
-    bad = (await service.place(user_id=BUYER.id, lines=[NewLine(pot, 1)])).order
-    failed = await service.pay(order_id=bad.id, payment_method="pm_card_chargeDeclined")
-    assert failed is OrderStatus.PAYMENT_FAILED
-    assert uow.items.rows[pot].stock == 1
-    with pytest.raises(IllegalTransition):
-        await service.pay(order_id=bad.id)
 
-
-async def test_unreachable_provider_leaves_the_order_pending(
-    service: OrderService, uow: FakeUnitOfWork
-) -> None:
-    cup, _ = ids(uow)
-    order = (await service.place(user_id=BUYER.id, lines=[NewLine(cup, 1)])).order
-    with pytest.raises(PaymentProviderDown):
-        await service.pay(order_id=order.id, payment_method="pm_card_flaky_3")
-    assert order.status is OrderStatus.PENDING_PAYMENT
-    payment = uow.orders.payments[order.id]
-    assert payment.attempts == 1
-    assert payment.last_error
-    assert await service.pay(order_id=order.id) is OrderStatus.PAID  # 4th attempt
+async def test_expiry_releases_stock_and_records_the_system_as_actor(shop: Shop) -> None:
+    order = (await shop.orders.place(customer=BUYER, lines=[NewLine(shop.cup, 1)])).order
+    order.created_at -= timedelta(hours=2)
+    assert await shop.orders.expire_unpaid(older_than=timedelta(hours=1)) == 1
+    assert order.status is OrderStatus.EXPIRED
+    assert shop.stock(shop.cup) == 5
+    event = shop.uow.events[-1]
+    assert isinstance(event, OrderExpired)
+    assert (event.actor.kind, event.actor.id) == (ActorKind.SYSTEM, None)
+    assert event.reason
