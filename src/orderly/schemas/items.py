@@ -10,10 +10,11 @@ from pydantic import AfterValidator, BaseModel, ConfigDict, Field, StrictBool, S
 from orderly.core.money import MAX_AMOUNT_MINOR, validate_currency
 from orderly.models import ItemFilter, ItemSort
 from orderly.schemas.common import Pagination, RequestModel
+from orderly.schemas.text import MultiLine, Omittable, SingleLine
 
 Sku = Annotated[str, Field(min_length=2, max_length=64, pattern=r"^[A-Za-z0-9][A-Za-z0-9._-]*$")]
-Name = Annotated[str, Field(min_length=1, max_length=200)]
-Description = Annotated[str, Field(max_length=5000)]
+Name = Annotated[str, Field(min_length=1, max_length=200), SingleLine]
+Description = Annotated[str, Field(max_length=5000), MultiLine]
 PriceMinor = Annotated[StrictInt, Field(ge=0, le=MAX_AMOUNT_MINOR, description="minor units")]
 Currency = Annotated[
     str, Field(min_length=3, max_length=3, examples=["EUR"]), AfterValidator(validate_currency)
@@ -32,13 +33,13 @@ class ItemCreate(RequestModel):
 
 
 class ItemUpdate(RequestModel):
-    sku: Sku | None = None
-    name: Name | None = None
-    description: Description | None = None
-    price_minor: PriceMinor | None = None
-    currency: Currency | None = None
-    stock: Stock | None = None
-    is_active: StrictBool | None = None
+    sku: Omittable[Sku] = None
+    name: Omittable[Name] = None
+    description: Omittable[Description] = None
+    price_minor: Omittable[PriceMinor] = None
+    currency: Omittable[Currency] = None
+    stock: Omittable[Stock] = None
+    is_active: Omittable[StrictBool] = None
 
 
 class ItemRead(BaseModel):
@@ -59,7 +60,9 @@ class ItemRead(BaseModel):
 class ItemCriteria(BaseModel):
     """The catalog search parameters both API versions accept."""
 
-    q: Annotated[str, Field(max_length=100, description="matches name or sku")] | None = None
+    q: (
+        Annotated[str, Field(max_length=100, description="matches name or sku"), SingleLine] | None
+    ) = None
     min_price: PriceBound | None = None
     max_price: PriceBound | None = None
     in_stock: bool = False

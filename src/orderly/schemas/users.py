@@ -9,6 +9,7 @@ from pydantic import BaseModel, ConfigDict, Field, StrictBool
 from orderly.models import Role
 from orderly.schemas.auth import FullName, Password
 from orderly.schemas.common import RequestModel
+from orderly.schemas.text import Omittable, SingleLine
 
 
 class UserRead(BaseModel):
@@ -26,13 +27,13 @@ class UserRead(BaseModel):
 class UserProfileUpdate(RequestModel):
     """What a user may change about themselves; never their role."""
 
-    full_name: FullName | None = None
-    password: Password | None = None
-    current_password: Annotated[str, Field(max_length=1024)] | None = None
+    full_name: Omittable[FullName] = None
+    password: Omittable[Password] = None
+    current_password: Omittable[Annotated[str, Field(max_length=1024), SingleLine]] = None
 
 
 class UserAccessUpdate(RequestModel):
     """What an administrator may change about an account."""
 
-    role: Role | None = None
-    is_active: StrictBool | None = None
+    role: Omittable[Role] = None
+    is_active: Omittable[StrictBool] = None

@@ -12,6 +12,7 @@ from typing import Any
 from starlette.datastructures import URL
 
 from orderly.core.errors import Unprocessable
+from orderly.schemas.text import has_control_characters
 
 
 class InvalidCursor(Unprocessable):
@@ -39,6 +40,8 @@ def decode(
             value = datetime.fromisoformat(value["t"])
         if not isinstance(value, expect):
             raise ValueError("bad value")
+        if isinstance(value, str) and has_control_characters(value):
+            raise ValueError("a forged value the database would refuse")
         return value, uuid.UUID(data["id"])
     except (ValueError, KeyError, TypeError, binascii.Error, json.JSONDecodeError) as exc:
         raise InvalidCursor("The cursor is not valid for this listing", field="cursor") from exc

@@ -2,15 +2,15 @@ from __future__ import annotations
 
 from typing import Annotated
 
-from fastapi import APIRouter, Depends, status
-from fastapi.security import OAuth2PasswordRequestForm
+from fastapi import APIRouter, Depends, Form, status
 
 from orderly.api.deps import Users, limit_by_client
-from orderly.api.problems import problem_responses
+from orderly.api.openapi import problem_responses
 from orderly.core.ratelimit import LimitScope
-from orderly.core.security import TokenPair
-from orderly.schemas.auth import RefreshRequest, RegisterRequest, TokenResponse
+from orderly.core.security import InvalidToken, TokenPair
+from orderly.schemas.auth import RefreshRequest, RegisterRequest, TokenForm, TokenResponse
 from orderly.schemas.users import UserRead
+from orderly.services.users import AccountDisabled, EmailTaken, InvalidCredentials, WeakPassword
 
 router = APIRouter(prefix="/auth", tags=["auth"])
 
@@ -26,7 +26,7 @@ def _tokens(pair: TokenPair) -> TokenResponse:
 @router.post(
     "/register",
     status_code=status.HTTP_201_CREATED,
-    responses=problem_responses(409, 422, 429),
+    responses=problem_responses(EmailTaken, WeakPassword),
     dependencies=[Depends(limit_by_client(LimitScope.REGISTER))],
 )
 async def register(body: RegisterRequest, users: Users) -> UserRead:
@@ -36,16 +36,14 @@ async def register(body: RegisterRequest, users: Users) -> UserRead:
 
 @router.post(
     "/token",
-    responses=problem_responses(401, 403, 422, 429),
+    responses=problem_responses(InvalidCredentials, AccountDisabled),
     dependencies=[Depends(limit_by_client(LimitScope.LOGIN))],
 )
-async def token(
-    form: Annotated[OAuth2PasswordRequestForm, Depends()], users: Users
-) -> TokenResponse:
+async def token(form: Annotated[TokenForm, Form()], users: Users) -> TokenResponse:
     """OAuth2 password flow: `username` is the e-mail address."""
     return _tokens(await users.log_in(email=form.username, password=form.password))
 
 
-@router.post("/refresh", responses=problem_responses(401, 422))
+@router.post("/refresh", responses=problem_responses(InvalidToken))
 async def refresh(body: RefreshRequest, users: Users) -> TokenResponse:
     return _tokens(await users.refresh(refresh_token=body.refresh_token))

@@ -1,0 +1,188 @@
+"""Input that once reached the database or the services unchecked and answered 500: explicit
+nulls in PATCH bodies, NUL and other control characters in strings (PostgreSQL refuses a NUL
+byte in text; SQLite compared it as if it were not there). Each is a 422 naming the field, on
+both backends, and changes nothing."""
+
+from __future__ import annotations
+
+import uuid
+from typing import Any
+
+import httpx
+import pytest
+
+from orderly.api.v2 import cursor
+from orderly.container import Container
+from orderly.models import Item
+from tests.conftest import Account, assert_problem
+from tests.integration.test_items import ITEMS, add_item
+
+ME = "/api/v1/users/me"
+USERS = "/api/v1/users"
+
+
+@pytest.fixture
+async def lamp(container: Container) -> Item:
+    return await add_item(container, "LAMP-1", name="Oak Lamp", description="warm light")
+
+
+@pytest.mark.parametrize(
+    ("payload", "fields"),
+    [
+        ({"name": None, "sku": None}, ("name", "sku")),
+        ({"description": None}, ("description",)),
+        ({"price_minor": None, "currency": None}, ("price_minor", "currency")),
+        ({"stock": None, "is_active": None}, ("stock", "is_active")),
+    ],
+)
+async def test_item_patch_with_null_is_a_422_naming_the_fields(
+    client: httpx.AsyncClient,
+    admin: Account,
+    lamp: Item,
+    payload: dict[str, Any],
+    fields: tuple[str, ...],
+) -> None:
+    url = f"{ITEMS}/{lamp.id}"
+    before = (await client.get(url)).json()
+    assert_problem(await client.patch(url, json=payload, headers=admin.headers), 422, *fields)
+    assert (await client.get(url)).json() == before
+
+
+@pytest.mark.parametrize(
+    ("payload", "fields"),
+    [
+        ({"full_name": None}, ("full_name",)),
+        ({"password": None, "current_password": None}, ("password", "current_password")),
+    ],
+)
+async def test_profile_patch_with_null_is_a_422_naming_the_fields(
+    client: httpx.AsyncClient, customer: Account, payload: dict[str, Any], fields: tuple[str, ...]
+) -> None:
+    assert_problem(await client.patch(ME, json=payload, headers=customer.headers), 422, *fields)
+    assert (await client.get(ME, headers=customer.headers)).json()["full_name"] == "Carol"
+
+
+async def test_access_patch_with_null_is_a_422_naming_the_fields(
+    client: httpx.AsyncClient, admin: Account, customer: Account
+) -> None:
+    url = f"{USERS}/{customer.user.id}"
+    payload = {"role": None, "is_active": None}
+    assert_problem(await client.patch(url, json=payload, headers=admin.headers), 422, *payload)
+
+
+@pytest.mark.parametrize("q", ["\x00", "oak\x00", "\x1b[2J", "tab\tbed"])
+@pytest.mark.parametrize("path", [ITEMS, "/api/v2/items"])
+async def test_catalog_search_refuses_control_characters(
+    client: httpx.AsyncClient, lamp: Item, path: str, q: str
+) -> None:
+    assert_problem(await client.get(path, params={"q": q}), 422, "q")
+
+
+async def test_a_forged_cursor_with_a_nul_byte_is_a_422(
+    client: httpx.AsyncClient, lamp: Item
+) -> None:
+    forged = cursor.encode("items:name", "Oak\x00", uuid.uuid4())
+    response = await client.get("/api/v2/items", params={"cursor": forged})
+    assert_problem(response, 422, "cursor")
+
+
+@pytest.mark.parametrize(
+    ("payload", "field"),
+    [
+        ({"name": "Oak\x00Lamp"}, "name"),
+        ({"name": "Oak\nLamp"}, "name"),
+        ({"sku": "LAMP\x00-2"}, "sku"),
+        ({"description": "warm\x00light"}, "description"),
+        ({"description": "bell\x07"}, "description"),
+        ({"currency": "EU\x00"}, "currency"),
+    ],
+)
+async def test_item_writes_refuse_control_characters(
+    client: httpx.AsyncClient,
+    container: Container,
+    admin: Account,
+    lamp: Item,
+    payload: dict[str, Any],
+    field: str,
+) -> None:
+    url = f"{ITEMS}/{lamp.id}"
+    before = (await client.get(url)).json()
+    assert_problem(await client.patch(url, json=payload, headers=admin.headers), 422, field)
+    assert (await client.get(url)).json() == before
+    new = {"sku": "NEW-1", "name": "New", "price_minor": 100, "currency": "EUR", **payload}
+    assert_problem(await client.post(ITEMS, json=new, headers=admin.headers), 422, field)
+    async with container.uow() as uow:
+        assert await uow.items.count() == 1
+
+
+async def test_a_description_keeps_its_line_breaks(
+    client: httpx.AsyncClient, admin: Account, lamp: Item
+) -> None:
+    text = "Oak.\nWarm light.\r\n\tDimmable."
+    url = f"{ITEMS}/{lamp.id}"
+    response = await client.patch(url, json={"description": text}, headers=admin.headers)
+    assert response.status_code == 200, response.text
+    assert (await client.get(url)).json()["description"] == text
+
+
+@pytest.mark.parametrize(
+    ("payload", "field"),
+    [
+        ({"email": "nul\x00@example.com"}, "email"),
+        ({"full_name": "Nul\x00"}, "full_name"),
+        ({"password": "a-long-pass\x00phrase"}, "password"),
+    ],
+)
+async def test_registration_refuses_control_characters(
+    client: httpx.AsyncClient, container: Container, payload: dict[str, Any], field: str
+) -> None:
+    body = {"email": "new@example.com", "password": "a-long-passphrase", "full_name": "New"}
+    response = await client.post("/api/v1/auth/register", json={**body, **payload})
+    assert_problem(response, 422, field)
+    async with container.uow() as uow:
+        assert await uow.users.count() == 0
+
+
+@pytest.mark.parametrize("field", ["username", "password"])
+async def test_login_refuses_control_characters(
+    client: httpx.AsyncClient, customer: Account, field: str
+) -> None:
+    form = {"username": customer.email, "password": customer.password}
+    form[field] += "\x00"
+    assert_problem(await client.post("/api/v1/auth/token", data=form), 422, field)
+
+
+async def test_profile_refuses_control_characters(
+    client: httpx.AsyncClient, customer: Account
+) -> None:
+    response = await client.patch(ME, json={"full_name": "Carol\x00"}, headers=customer.headers)
+    assert_problem(response, 422, "full_name")
+    response = await client.patch(
+        ME,
+        json={"password": "a-new-passphrase", "current_password": "x\x00"},
+        headers=customer.headers,
+    )
+    assert_problem(response, 422, "current_password")
+
+
+async def test_order_inputs_refuse_control_characters(
+    client: httpx.AsyncClient, customer: Account, lamp: Item
+) -> None:
+    line = {"item_id": str(lamp.id), "quantity": 1}
+    body = {"lines": [line], "payment_method": "pm_card\x00"}
+    response = await client.post("/api/v1/orders", json=body, headers=customer.headers)
+    assert_problem(response, 422, "payment_method")
+    headers = {**customer.headers, "Idempotency-Key": "key\x00"}
+    response = await client.post("/api/v1/orders", json={"lines": [line]}, headers=headers)
+    assert_problem(response, 422, "Idempotency-Key")
+    response = await client.get("/api/v1/orders", params={"status": "\x00"}, headers=headers)
+    assert_problem(response, 422, "status")
+
+
+async def test_report_inputs_refuse_control_characters(
+    client: httpx.AsyncClient, admin: Account
+) -> None:
+    body = {"from": "2026-11-01\x00", "to": "2026-11-30"}
+    response = await client.post("/api/v1/reports/sales", json=body, headers=admin.headers)
+    assert_problem(response, 422, "from")
+    assert_problem(await client.get("/api/v1/reports/%00", headers=admin.headers), 422, "report_id")
