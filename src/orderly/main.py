@@ -15,6 +15,7 @@ from fastapi.middleware.cors import CORSMiddleware
 
 from orderly import __version__
 from orderly.api import health, metrics
+from orderly.api.openapi import install_openapi
 from orderly.api.problems import install_error_handlers
 from orderly.api.v1 import router as v1
 from orderly.api.v2.router import router as v2_router
@@ -89,6 +90,7 @@ def create_app(
 
     app = FastAPI(title="orderly", version=__version__, description=DESCRIPTION, lifespan=lifespan)
     install_error_handlers(app)
+    install_openapi(app)
     app.include_router(health.router)
     app.include_router(metrics.router)
     for resource in v1.ROUTERS:

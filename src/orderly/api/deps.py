@@ -9,9 +9,13 @@ import structlog
 from fastapi import Depends, Request
 from fastapi.security import OAuth2PasswordBearer
 
+from orderly.api.openapi import raises
+from orderly.api.problems import BackendUnavailable
 from orderly.container import Container
 from orderly.core.errors import Forbidden, Unauthorized
-from orderly.core.ratelimit import LimitScope
+from orderly.core.gate import DatabaseBusy
+from orderly.core.ratelimit import LimitScope, RateLimited
+from orderly.core.security import InvalidToken
 from orderly.models import User
 from orderly.services.catalog import CatalogService
 from orderly.services.orders import OrderService
@@ -35,16 +39,20 @@ async def get_container(request: Request) -> Container:
     return container
 
 
+# A service reaches the database: 503 when it is down or every connection stays busy.
+@raises(BackendUnavailable, DatabaseBusy)
 async def get_user_service(container: Annotated[Container, Depends(get_container)]) -> UserService:
     return container.users
 
 
+@raises(BackendUnavailable, DatabaseBusy)
 async def get_catalog_service(
     container: Annotated[Container, Depends(get_container)],
 ) -> CatalogService:
     return container.catalog
 
 
+@raises(BackendUnavailable, DatabaseBusy)
 async def get_order_service(
     container: Annotated[Container, Depends(get_container)],
 ) -> OrderService:
@@ -56,6 +64,7 @@ Orders = Annotated[OrderService, Depends(get_order_service)]
 Catalog = Annotated[CatalogService, Depends(get_catalog_service)]
 
 
+@raises(NotAuthenticated, InvalidToken)
 async def get_current_user(
     request: Request, users: Users, token: Annotated[str | None, Depends(oauth2_scheme)]
 ) -> User:
@@ -70,6 +79,7 @@ async def get_current_user(
 CurrentUser = Annotated[User, Depends(get_current_user)]
 
 
+@raises(RateLimited)
 async def get_writer(
     user: CurrentUser, container: Annotated[Container, Depends(get_container)]
 ) -> User:
@@ -81,12 +91,14 @@ async def get_writer(
 Writer = Annotated[User, Depends(get_writer)]
 
 
+@raises(AdminRequired)
 async def get_admin(user: CurrentUser) -> User:
     if not user.is_admin:
         raise AdminRequired("This action needs an administrator")
     return user
 
 
+@raises(AdminRequired)
 async def get_admin_writer(user: Writer) -> User:
     return await get_admin(user)
 
@@ -98,6 +110,7 @@ AdminWriter = Annotated[User, Depends(get_admin_writer)]
 def limit_by_client(scope: LimitScope) -> Callable[..., Awaitable[None]]:
     """A dependency that counts the request against ``scope``'s budget for its client address."""
 
+    @raises(RateLimited)
     async def check(
         request: Request, container: Annotated[Container, Depends(get_container)]
     ) -> None:

@@ -24,7 +24,6 @@ from orderly.core.errors import (
     Unavailable,
     Unprocessable,
 )
-from orderly.schemas.common import Problem
 
 PROBLEM_JSON = "application/problem+json"
 log = structlog.get_logger(__name__)
@@ -200,25 +199,3 @@ def install_error_handlers(app: FastAPI) -> None:
     app.add_exception_handler(RequestValidationError, _validation_error)
     app.add_exception_handler(StarletteHTTPException, _http_error)
     app.add_exception_handler(Exception, _unexpected_error)
-
-
-_DESCRIPTIONS = {
-    401: "Not authenticated or the token is invalid",
-    403: "Authenticated but not allowed",
-    404: "No such resource",
-    409: "Conflicts with the current state",
-    422: "Invalid input; `errors` names each field",
-    429: "Over the rate limit; see `Retry-After` and `RateLimit-*`",
-    503: "A peer (the payment provider) is down; nothing changed, retry after `Retry-After`",
-}
-
-
-def problem_responses(*statuses: int) -> dict[int | str, dict[str, Any]]:
-    return {
-        status: {
-            "description": _DESCRIPTIONS[status],
-            "model": Problem,
-            "content": {PROBLEM_JSON: {}},
-        }
-        for status in statuses
-    }

@@ -42,11 +42,14 @@ class FieldError(BaseModel):
 
 
 class Problem(BaseModel):
-    """RFC 9457 problem details, served as application/problem+json."""
+    """RFC 9457 problem details, served as application/problem+json. ``code`` names the
+    problem (``insufficient-stock``); ``type`` is the same name as a URN. Only a plain HTTP
+    error (an unknown path, a method not allowed) has no code, and ``type`` about:blank."""
 
     type: str = "about:blank"
     title: str
     status: int
+    code: str | None = None
     detail: str
     instance: str | None = None
     errors: list[FieldError] | None = None

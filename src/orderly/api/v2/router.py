@@ -8,8 +8,8 @@ from datetime import datetime
 from fastapi import APIRouter, Request, Response, status
 
 from orderly.api.deps import Catalog, CurrentUser, Orders, Writer
-from orderly.api.problems import problem_responses
-from orderly.api.v1.endpoints.orders import IdempotencyKey, place_and_describe
+from orderly.api.openapi import problem_responses
+from orderly.api.v1.endpoints.orders import PLACING_PROBLEMS, IdempotencyKey, place_and_describe
 from orderly.api.v2 import cursor
 from orderly.repositories.items import sort_value
 from orderly.schemas.orders import OrderCreate
@@ -20,11 +20,17 @@ from orderly.schemas.v2 import (
     OrderBrowseQuery,
     OrderReadV2,
 )
+from orderly.services.catalog import InvalidPriceRange, ItemNotFound
+from orderly.services.orders import OrderNotFound
 
 router = APIRouter(prefix="/api/v2")
 
 
-@router.get("/items", tags=["items v2"], responses=problem_responses(422))
+@router.get(
+    "/items",
+    tags=["items v2"],
+    responses=problem_responses(cursor.InvalidCursor, InvalidPriceRange),
+)
 async def browse_items(
     request: Request, query: ItemBrowseQuery, catalog: Catalog
 ) -> CursorPage[ItemReadV2]:
@@ -43,12 +49,12 @@ async def browse_items(
     return CursorPage[ItemReadV2](items=[ItemReadV2.of(i) for i in page], next=following)
 
 
-@router.get("/items/{item_id}", tags=["items v2"], responses=problem_responses(404, 422))
+@router.get("/items/{item_id}", tags=["items v2"], responses=problem_responses(ItemNotFound))
 async def read_item(item_id: uuid.UUID, catalog: Catalog) -> ItemReadV2:
     return ItemReadV2.of(await catalog.get_item(item_id=item_id))
 
 
-@router.get("/orders", tags=["orders v2"], responses=problem_responses(401, 422))
+@router.get("/orders", tags=["orders v2"], responses=problem_responses(cursor.InvalidCursor))
 async def browse_orders(
     request: Request, query: OrderBrowseQuery, user: CurrentUser, orders: Orders
 ) -> CursorPage[OrderReadV2]:
@@ -68,7 +74,7 @@ async def browse_orders(
     return CursorPage[OrderReadV2](items=[OrderReadV2.of(o) for o in page], next=following)
 
 
-@router.get("/orders/{order_id}", tags=["orders v2"], responses=problem_responses(401, 404, 422))
+@router.get("/orders/{order_id}", tags=["orders v2"], responses=problem_responses(OrderNotFound))
 async def read_order(order_id: uuid.UUID, user: CurrentUser, orders: Orders) -> OrderReadV2:
     return OrderReadV2.of(await orders.get(actor=user, order_id=order_id))
 
@@ -77,7 +83,10 @@ async def read_order(order_id: uuid.UUID, user: CurrentUser, orders: Orders) -> 
     "/orders",
     tags=["orders v2"],
     status_code=status.HTTP_201_CREATED,
-    responses=problem_responses(401, 409, 422, 429),
+    responses={
+        200: {"model": OrderReadV2, "description": "Replayed: the order this key created"},
+        **PLACING_PROBLEMS,
+    },
 )
 async def place_order(
     body: OrderCreate,

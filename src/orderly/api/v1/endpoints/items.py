@@ -5,14 +5,15 @@ import uuid
 from fastapi import APIRouter, Response, status
 
 from orderly.api.deps import AdminWriter, Catalog
-from orderly.api.problems import problem_responses
+from orderly.api.openapi import problem_responses
 from orderly.schemas.common import Page
 from orderly.schemas.items import ItemCreate, ItemFiltersQuery, ItemRead, ItemUpdate
+from orderly.services.catalog import InvalidPriceRange, ItemNotFound, SkuTaken
 
 router = APIRouter(prefix="/items", tags=["items"])
 
 
-@router.get("", responses=problem_responses(422))
+@router.get("", responses=problem_responses(InvalidPriceRange))
 async def list_items(filters: ItemFiltersQuery, catalog: Catalog) -> Page[ItemRead]:
     found, total = await catalog.list_items(
         criteria=filters.criteria(), limit=filters.limit, offset=filters.offset, sort=filters.sort
@@ -25,7 +26,7 @@ async def list_items(filters: ItemFiltersQuery, catalog: Catalog) -> Page[ItemRe
     )
 
 
-@router.get("/{item_id}", responses=problem_responses(404, 422))
+@router.get("/{item_id}", responses=problem_responses(ItemNotFound))
 async def read_item(item_id: uuid.UUID, catalog: Catalog) -> ItemRead:
     return ItemRead.model_validate(await catalog.get_item(item_id=item_id))
 
@@ -33,7 +34,7 @@ async def read_item(item_id: uuid.UUID, catalog: Catalog) -> ItemRead:
 @router.post(
     "",
     status_code=status.HTTP_201_CREATED,
-    responses=problem_responses(401, 403, 409, 422),
+    responses=problem_responses(SkuTaken),
 )
 async def create_item(
     body: ItemCreate, _: AdminWriter, catalog: Catalog, response: Response
@@ -43,7 +44,7 @@ async def create_item(
     return ItemRead.model_validate(item)
 
 
-@router.patch("/{item_id}", responses=problem_responses(401, 403, 404, 409, 422))
+@router.patch("/{item_id}", responses=problem_responses(ItemNotFound, SkuTaken))
 async def update_item(
     item_id: uuid.UUID, body: ItemUpdate, _: AdminWriter, catalog: Catalog
 ) -> ItemRead:
@@ -54,7 +55,7 @@ async def update_item(
 @router.delete(
     "/{item_id}",
     status_code=status.HTTP_204_NO_CONTENT,
-    responses=problem_responses(401, 403, 404, 422),
+    responses=problem_responses(ItemNotFound),
 )
 async def delete_item(item_id: uuid.UUID, _: AdminWriter, catalog: Catalog) -> None:
     """Soft delete: the item leaves the public catalog but stays for existing orders."""

@@ -6,13 +6,28 @@ from typing import Annotated
 from fastapi import APIRouter, Body, Header, Response, status
 
 from orderly.api.deps import AdminWriter, CurrentUser, Orders, Writer
-from orderly.api.problems import problem_responses
+from orderly.api.openapi import problem_responses
 from orderly.models import Order, User
+from orderly.models.order import IllegalTransition, MixedCurrencies
 from orderly.schemas.common import Page
 from orderly.schemas.orders import OrderCreate, OrderFiltersQuery, OrderPay, OrderRead
-from orderly.services.orders import NewLine, OrderService
+from orderly.services.orders import (
+    IdempotencyKeyReused,
+    InsufficientStock,
+    InvalidOrderLines,
+    ItemUnavailable,
+    NewLine,
+    OrderNotFound,
+    OrderService,
+    PaymentMethodMissing,
+    PaymentProviderDown,
+)
 
 router = APIRouter(prefix="/orders", tags=["orders"])
+
+PLACING_PROBLEMS = problem_responses(
+    InvalidOrderLines, ItemUnavailable, MixedCurrencies, InsufficientStock, IdempotencyKeyReused
+)
 
 IdempotencyKey = Annotated[
     str | None,
@@ -53,8 +68,11 @@ async def place_and_describe(
     "",
     status_code=status.HTTP_201_CREATED,
     responses={
-        200: {"description": "Replayed: the order this idempotency key created"},
-        **problem_responses(401, 409, 422),
+        200: {
+            "model": OrderRead,
+            "description": "Replayed: the order this idempotency key created",
+        },
+        **PLACING_PROBLEMS,
     },
 )
 async def place_order(
@@ -70,7 +88,7 @@ async def place_order(
     return OrderRead.model_validate(order)
 
 
-@router.get("", responses=problem_responses(401, 422))
+@router.get("")
 async def list_orders(
     filters: OrderFiltersQuery, user: CurrentUser, orders: Orders
 ) -> Page[OrderRead]:
@@ -89,12 +107,17 @@ async def list_orders(
     )
 
 
-@router.get("/{order_id}", responses=problem_responses(401, 404, 422))
+@router.get("/{order_id}", responses=problem_responses(OrderNotFound))
 async def read_order(order_id: uuid.UUID, user: CurrentUser, orders: Orders) -> OrderRead:
     return OrderRead.model_validate(await orders.get(actor=user, order_id=order_id))
 
 
-@router.post("/{order_id}/pay", responses=problem_responses(401, 404, 409, 422, 503))
+@router.post(
+    "/{order_id}/pay",
+    responses=problem_responses(
+        OrderNotFound, IllegalTransition, PaymentMethodMissing, PaymentProviderDown
+    ),
+)
 async def pay_order(
     order_id: uuid.UUID,
     user: Writer,
@@ -107,11 +130,11 @@ async def pay_order(
     return OrderRead.model_validate(paid)
 
 
-@router.post("/{order_id}/cancel", responses=problem_responses(401, 404, 409, 422, 503))
+@router.post("/{order_id}/cancel", responses=problem_responses(OrderNotFound, IllegalTransition))
 async def cancel_order(order_id: uuid.UUID, user: Writer, orders: Orders) -> OrderRead:
     return OrderRead.model_validate(await orders.cancel(actor=user, order_id=order_id))
 
 
-@router.post("/{order_id}/fulfil", responses=problem_responses(401, 403, 404, 409, 422))
+@router.post("/{order_id}/fulfil", responses=problem_responses(OrderNotFound, IllegalTransition))
 async def fulfil_order(order_id: uuid.UUID, _: AdminWriter, orders: Orders) -> OrderRead:
     return OrderRead.model_validate(await orders.fulfil(order_id=order_id))

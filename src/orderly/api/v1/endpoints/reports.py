@@ -8,15 +8,23 @@ from fastapi import APIRouter, Depends, Response, status
 from pydantic import BaseModel, ConfigDict, Field
 
 from orderly.api.deps import Admin, AdminWriter, get_container
-from orderly.api.problems import problem_responses
+from orderly.api.openapi import problem_responses, raises
+from orderly.api.problems import BackendUnavailable
 from orderly.container import Container
+from orderly.core.gate import DatabaseBusy
 from orderly.models import ReportStatus, SalesReport
 from orderly.schemas.common import RequestModel
-from orderly.services.reports import ReportService
+from orderly.services.reports import (
+    InvalidReportRange,
+    ReportNotFound,
+    ReportNotReady,
+    ReportService,
+)
 
 router = APIRouter(prefix="/reports", tags=["reports"])
 
 
+@raises(BackendUnavailable, DatabaseBusy)
 async def get_reports(container: Annotated[Container, Depends(get_container)]) -> ReportService:
     return container.reports
 
@@ -58,7 +66,7 @@ class ReportRead(BaseModel):
     "/sales",
     status_code=status.HTTP_202_ACCEPTED,
     response_model_by_alias=True,
-    responses=problem_responses(401, 403, 422, 429),
+    responses=problem_responses(InvalidReportRange),
 )
 async def request_sales_report(
     body: SalesReportCreate, admin: AdminWriter, reports: Reports, response: Response
@@ -72,7 +80,7 @@ async def request_sales_report(
 
 
 @router.get(
-    "/{report_id}", response_model_by_alias=True, responses=problem_responses(401, 403, 404, 422)
+    "/{report_id}", response_model_by_alias=True, responses=problem_responses(ReportNotFound)
 )
 async def read_report(report_id: uuid.UUID, _: Admin, reports: Reports) -> ReportRead:
     return ReportRead.of(await reports.get(report_id=report_id))
@@ -81,7 +89,13 @@ async def read_report(report_id: uuid.UUID, _: Admin, reports: Reports) -> Repor
 @router.get(
     "/{report_id}/download",
     response_class=Response,
-    responses={200: {"content": {"text/csv": {}}}, **problem_responses(401, 403, 404, 409)},
+    responses={
+        200: {
+            "description": "The report as CSV",
+            "content": {"text/csv": {"schema": {"type": "string"}}},
+        },
+        **problem_responses(ReportNotFound, ReportNotReady),
+    },
 )
 async def download_report(report_id: uuid.UUID, _: Admin, reports: Reports) -> Response:
     filename, content = await reports.download(report_id=report_id)

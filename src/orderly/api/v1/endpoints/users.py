@@ -5,19 +5,20 @@ import uuid
 from fastapi import APIRouter
 
 from orderly.api.deps import Admin, AdminWriter, CurrentUser, Users, Writer
-from orderly.api.problems import problem_responses
+from orderly.api.openapi import problem_responses
 from orderly.schemas.common import Page, PaginationQuery
 from orderly.schemas.users import UserAccessUpdate, UserProfileUpdate, UserRead
+from orderly.services.users import SelfLockout, UserNotFound, WeakPassword, WrongCurrentPassword
 
 router = APIRouter(prefix="/users", tags=["users"])
 
 
-@router.get("/me", responses=problem_responses(401))
+@router.get("/me")
 async def read_me(user: CurrentUser) -> UserRead:
     return UserRead.model_validate(user)
 
 
-@router.patch("/me", responses=problem_responses(401, 422))
+@router.patch("/me", responses=problem_responses(UserNotFound, WeakPassword, WrongCurrentPassword))
 async def update_me(body: UserProfileUpdate, user: Writer, users: Users) -> UserRead:
     updated = await users.update_profile(
         user_id=user.id,
@@ -28,7 +29,7 @@ async def update_me(body: UserProfileUpdate, user: Writer, users: Users) -> User
     return UserRead.model_validate(updated)
 
 
-@router.get("", responses=problem_responses(401, 403, 422))
+@router.get("")
 async def list_users(_: Admin, page: PaginationQuery, users: Users) -> Page[UserRead]:
     found, total = await users.list_users(limit=page.limit, offset=page.offset)
     return Page[UserRead](
@@ -39,12 +40,12 @@ async def list_users(_: Admin, page: PaginationQuery, users: Users) -> Page[User
     )
 
 
-@router.get("/{user_id}", responses=problem_responses(401, 403, 404, 422))
+@router.get("/{user_id}", responses=problem_responses(UserNotFound))
 async def read_user(user_id: uuid.UUID, _: Admin, users: Users) -> UserRead:
     return UserRead.model_validate(await users.get_user(user_id=user_id))
 
 
-@router.patch("/{user_id}", responses=problem_responses(401, 403, 404, 409, 422))
+@router.patch("/{user_id}", responses=problem_responses(UserNotFound, SelfLockout))
 async def update_user(
     user_id: uuid.UUID, body: UserAccessUpdate, admin: AdminWriter, users: Users
 ) -> UserRead:
