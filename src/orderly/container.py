@@ -30,6 +30,7 @@ from orderly.integrations.email import Mailer
 from orderly.integrations.payments import PaymentProvider, RetryPolicy
 from orderly.services.catalog import CatalogService
 from orderly.services.orders import OrderService
+from orderly.services.payments import PaymentService
 from orderly.services.reports import ReportService
 from orderly.services.users import UserService
 from orderly.unit_of_work import UnitOfWork, UnitOfWorkFactory, sql_units_of_work
@@ -47,7 +48,8 @@ class Container:
     users: UserService
     catalog: CatalogService
     orders: OrderService
-    payments: PaymentProvider
+    payments: PaymentService
+    payment_provider: PaymentProvider
     rate_limiter: RateLimiter
     redis: Redis | None
     mailer: Mailer
@@ -68,13 +70,11 @@ class Container:
             access_ttl=timedelta(minutes=settings.access_token_minutes),
             refresh_ttl=timedelta(days=settings.refresh_token_days),
         )
-        payments = build_payment_provider(settings)
+        provider = build_payment_provider(settings)
         orders = OrderService(
-            uow,
-            payments=payments,
-            max_quantity=settings.order_max_quantity,
-            max_lines=settings.order_max_lines,
+            uow, max_quantity=settings.order_max_quantity, max_lines=settings.order_max_lines
         )
+        payments = PaymentService(uow, provider=provider)
         mailer = Mailer(settings)
         reports = ReportService(uow, mailer=mailer, public_url=settings.public_url)
 
@@ -82,7 +82,7 @@ class Container:
             await reports.produce(report_id=report_id)
 
         dispatcher = EventDispatcher(
-            uow, orders=orders, mailer=mailer, start_report=start_report or produce_here
+            uow, payments=payments, mailer=mailer, start_report=start_report or produce_here
         )
         return cls(
             settings=settings,
@@ -93,6 +93,7 @@ class Container:
             catalog=CatalogService(uow),
             orders=orders,
             payments=payments,
+            payment_provider=provider,
             rate_limiter=RateLimiter(settings),
             redis=redis_client(settings),
             mailer=mailer,
@@ -109,7 +110,7 @@ class Container:
         return self.units_of_work(read_only=read_only)
 
     async def close(self) -> None:
-        await self.payments.aclose()
+        await self.payment_provider.aclose()
         if self.redis is not None:
             await self.redis.aclose()
         await self.engine.dispose()

@@ -1,7 +1,11 @@
 """One transaction per use case: the repositories share one session; only ``commit`` writes.
 
+Entities record their own events (``RecordsEvents``); at commit the unit of work collects the
+events of every entity it loaded or added and writes them to the outbox in the same
+transaction, so an event exists if and only if its change committed.
+
 Services depend on the ``UnitOfWork`` protocol, so unit tests pass in-memory fakes and the
-API, the CLI and (later) the workers pass ``SqlUnitOfWork``.
+API, the CLI and the workers pass ``SqlUnitOfWork``.
 """
 
 from __future__ import annotations
@@ -31,9 +35,11 @@ from orderly.models import (
     SalesReport,
     User,
 )
+from orderly.models.base import RecordsEvents
 from orderly.repositories.items import ItemRepository
 from orderly.repositories.orders import OrderRepository
 from orderly.repositories.outbox import OutboxRepository
+from orderly.repositories.payments import PaymentRepository
 from orderly.repositories.reports import ReportRepository
 from orderly.repositories.users import UserRepository
 
@@ -71,9 +77,10 @@ class Items(Protocol):
 
 class Orders(Protocol):
     def add(self, order: Order) -> None: ...
-    def add_payment(self, payment: Payment) -> None: ...
-    async def get(self, order_id: uuid.UUID, *, for_update: bool = ...) -> Order | None: ...
-    async def lock_alone(self, order_id: uuid.UUID) -> Order | None: ...
+    async def get(self, order_id: uuid.UUID) -> Order | None: ...
+    async def get_for_update(
+        self, order_id: uuid.UUID, *, with_lines: bool = ...
+    ) -> Order | None: ...
     async def get_by_idempotency_key(self, user_id: uuid.UUID, key: str) -> Order | None: ...
     async def page(
         self,
@@ -93,7 +100,11 @@ class Orders(Protocol):
     ) -> list[Order]: ...
     async def pending_ids_before(self, cutoff: datetime, *, limit: int) -> list[uuid.UUID]: ...
     async def paid_between(self, start: datetime, end: datetime) -> list[Order]: ...
-    async def get_payment(self, order_id: uuid.UUID) -> Payment | None: ...
+
+
+class Payments(Protocol):
+    def add(self, payment: Payment) -> None: ...
+    async def for_order(self, order_id: uuid.UUID) -> Payment | None: ...
 
 
 class Reports(Protocol):
@@ -115,6 +126,8 @@ class UnitOfWork(Protocol):
     @property
     def orders(self) -> Orders: ...
     @property
+    def payments(self) -> Payments: ...
+    @property
     def reports(self) -> Reports: ...
     @property
     def outbox(self) -> Outbox: ...
@@ -126,24 +139,21 @@ class UnitOfWork(Protocol):
         exc: BaseException | None,
         tb: TracebackType | None,
     ) -> None: ...
-    def emit(self, event: Event) -> None: ...
     async def commit(self) -> None: ...
     async def rollback(self) -> None: ...
 
 
-_INSERT_OUTBOX = insert(OutboxMessage.metadata.tables[OutboxMessage.__tablename__])
+_INSERT_OUTBOX = insert(OutboxMessage)
 
 
 def _outbox_row(event: Event) -> dict[str, Any]:
+    """The event's columns; the others (attempts, ...) take their column defaults."""
     return {
         "id": event.event_id,
         "event_type": event.name,
         "payload": event.to_payload(),
         "created_at": event.occurred_at,
         "available_at": event.occurred_at,
-        "published_at": None,
-        "attempts": 0,
-        "last_error": None,
     }
 
 
@@ -175,6 +185,7 @@ class SqlUnitOfWork:
     users: UserRepository
     items: ItemRepository
     orders: OrderRepository
+    payments: PaymentRepository
     reports: ReportRepository
     outbox: OutboxRepository
 
@@ -189,7 +200,6 @@ class SqlUnitOfWork:
         self._read_only = read_only
         self._gate = gate
         self._session: AsyncSession | None = None
-        self._events: list[Event] = []
 
     async def __aenter__(self) -> Self:
         if self._gate is not None:
@@ -198,6 +208,7 @@ class SqlUnitOfWork:
         self.users = UserRepository(self._session)
         self.items = ItemRepository(self._session)
         self.orders = OrderRepository(self._session)
+        self.payments = PaymentRepository(self._session)
         self.reports = ReportRepository(self._session)
         self.outbox = OutboxRepository(self._session)
         return self
@@ -208,10 +219,10 @@ class SqlUnitOfWork:
         exc: BaseException | None,
         tb: TracebackType | None,
     ) -> None:
-        self._events.clear()
         session, self._session = self._session, None
         try:
             if session is not None:
+                _recorded_events(session)  # not committed: the events go with the change
                 # Closing ends the transaction: whatever was not committed is rolled back,
                 # and loaded objects stay readable (detached, not expired) for the response.
                 await session.close()
@@ -225,16 +236,11 @@ class SqlUnitOfWork:
             raise RuntimeError("the unit of work is not active; use `async with`")
         return self._session
 
-    def emit(self, event: Event) -> None:
-        """Record an event; it reaches the outbox only if this unit of work commits."""
-        self._events.append(event)
-
     async def commit(self) -> None:
         if self._read_only:
             raise ReadOnlyUnitOfWork("a read-only unit of work cannot commit")
-        events, self._events = self._events, []
+        events = _recorded_events(self.session)
         try:
-            await self.orders.write_new()
             if events:
                 await self.session.execute(_INSERT_OUTBOX, [_outbox_row(e) for e in events])
             await self.session.commit()
@@ -244,6 +250,18 @@ class SqlUnitOfWork:
 
     async def rollback(self) -> None:
         await self.session.rollback()
+
+
+def _recorded_events(session: AsyncSession) -> list[Event]:
+    """Collect (and forget) what the session's entities recorded, in the order it happened."""
+    seen = [*session.new, *session.identity_map.values()]
+    events = [
+        event
+        for entity in seen
+        if isinstance(entity, RecordsEvents)
+        for event in entity.collect_events()
+    ]
+    return sorted(events, key=lambda event: event.occurred_at)
 
 
 def sql_units_of_work(sessions: SessionFactories) -> UnitOfWorkFactory:

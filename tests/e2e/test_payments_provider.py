@@ -110,7 +110,7 @@ async def test_provider_down_opens_the_breaker_then_recovers(
 ) -> None:
     order_id = await order_for(client, container, customer, "pm_card_visa")
     await control(provider, down=True)
-    breaker = container.payments.breaker
+    breaker = container.payment_provider.breaker
     for _ in range(2):  # 2 attempts each: the third failure opens the breaker
         assert (await pay(client, customer, order_id)).status_code == 503
     assert state_of(breaker) is BreakerState.OPEN

@@ -7,11 +7,14 @@ from typing import Any
 
 import httpx
 import pytest
+from sqlalchemy import select
 from starlette.applications import Starlette
 
 from orderly.container import Container
+from orderly.events.relay import OutboxRelay
+from orderly.events.types import event_from_payload
 from orderly.fakes.payment_provider import ProviderState
-from orderly.models import Item, Role
+from orderly.models import Item, OutboxMessage, Role
 from tests.conftest import Account, assert_problem, make_account
 from tests.integration.test_items import add_item
 
@@ -30,7 +33,7 @@ async def mug(container: Container) -> Item:
 
 def sandbox(container: Container) -> ProviderState:
     """The in-process sandbox provider's books (no provider URL is configured in tests)."""
-    transport = container.payments._http._transport
+    transport = container.payment_provider._http._transport
     assert isinstance(transport, httpx.ASGITransport)
     assert isinstance(transport.app, Starlette)
     state = transport.app.state.provider
@@ -221,6 +224,16 @@ async def test_a_declined_payment_fails_the_order_and_releases_stock(
     assert_problem(await client.post(f"{ORDERS}/{order['id']}/pay", headers=customer.headers), 409)
 
 
+async def run_jobs(container: Container) -> int:
+    """What the job runner does: one relay pass handing pending events to their handlers."""
+
+    async def handle(message: OutboxMessage) -> None:
+        await container.dispatcher.dispatch(event_from_payload(message.event_type, message.payload))
+
+    relay = OutboxRelay(container.session_factory, handle, stop_on_failure=False)
+    return await relay.relay_once()
+
+
 async def test_cancel_pending_releases_and_cancel_paid_refunds(
     client: httpx.AsyncClient, container: Container, customer: Account, lamp: Item
 ) -> None:
@@ -235,14 +248,46 @@ async def test_cancel_pending_releases_and_cancel_paid_refunds(
     body = {**lines((lamp, 2)), "payment_method": "pm_card_visa"}
     paid = (await place(client, customer, body)).json()
     await client.post(f"{ORDERS}/{paid['id']}/pay", headers=customer.headers)
-    refunded = await client.post(f"{ORDERS}/{paid['id']}/cancel", headers=customer.headers)
-    assert refunded.json()["status"] == "cancelled"
+    cancelling = await client.post(
+        f"{ORDERS}/{paid['id']}/cancel", json={"reason": "ordered twice"}, headers=customer.headers
+    )
+    assert cancelling.status_code == 200, cancelling.text
+    assert cancelling.json()["status"] == "cancelling"
+    assert sum(sandbox(container).refunds.values()) == 0  # the worker refunds, not the request
+    assert await stock(container, lamp) == [8]
+    assert_problem(
+        await client.post(f"{ORDERS}/{paid['id']}/cancel", headers=customer.headers), 409
+    )
+
+    await run_jobs(container)
+    current = await client.get(f"{ORDERS}/{paid['id']}", headers=customer.headers)
+    assert current.json()["status"] == "cancelled"
     assert await stock(container, lamp) == [10]
     assert sum(sandbox(container).refunds.values()) == 1
-    async with container.uow() as uow:
-        payment = await uow.orders.get_payment(uuid.UUID(paid["id"]))
+    async with container.uow(read_only=True) as uow:
+        payment = await uow.payments.for_order(uuid.UUID(paid["id"]))
     assert payment is not None
     assert (payment.status.value, payment.refund_reference is not None) == ("refunded", True)
+    async with container.session_factory() as session:
+        events = list(
+            await session.scalars(
+                select(OutboxMessage).where(
+                    OutboxMessage.event_type.in_(["OrderRefundRequested", "OrderCancelled"])
+                )
+            )
+        )
+    by_type = {
+        event.event_type: event.payload
+        for event in events
+        if event.payload["order_id"] == paid["id"]
+    }
+    assert by_type["OrderRefundRequested"]["reason"] == "ordered twice"
+    assert by_type["OrderRefundRequested"]["actor"] == {
+        "kind": "customer",
+        "id": str(customer.user.id),
+    }
+    assert by_type["OrderCancelled"]["refunded"] is True
+    assert by_type["OrderCancelled"]["actor"]["kind"] == "worker"
 
 
 async def test_strangers_cannot_pay_or_cancel(
@@ -272,6 +317,6 @@ async def test_provider_down_leaves_the_order_pending_with_503(
     current = await client.get(f"{ORDERS}/{order['id']}", headers=customer.headers)
     assert current.json()["status"] == "pending_payment"
     sandbox(container).down = False
-    container.payments.breaker.record_success()  # the cool-down is tested in e2e
+    container.payment_provider.breaker.record_success()  # the cool-down is tested in e2e
     paid = await client.post(f"{ORDERS}/{order['id']}/pay", headers=customer.headers)
     assert paid.json()["status"] == "paid"

@@ -19,6 +19,7 @@ from orderly.core.security import InvalidToken
 from orderly.models import User
 from orderly.services.catalog import CatalogService
 from orderly.services.orders import OrderService
+from orderly.services.payments import PaymentService
 from orderly.services.users import UserService
 
 oauth2_scheme = OAuth2PasswordBearer(tokenUrl="/api/v1/auth/token", auto_error=False)
@@ -59,8 +60,16 @@ async def get_order_service(
     return container.orders
 
 
+@raises(BackendUnavailable, DatabaseBusy)
+async def get_payment_service(
+    container: Annotated[Container, Depends(get_container)],
+) -> PaymentService:
+    return container.payments
+
+
 Users = Annotated[UserService, Depends(get_user_service)]
 Orders = Annotated[OrderService, Depends(get_order_service)]
+Payments = Annotated[PaymentService, Depends(get_payment_service)]
 Catalog = Annotated[CatalogService, Depends(get_catalog_service)]
 
 

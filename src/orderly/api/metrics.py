@@ -39,7 +39,7 @@ async def read_metrics(
     checked_out = getattr(pool, "checkedout", None)
     if callable(checked_out):
         metrics.DB_POOL_IN_USE.set(checked_out())
-    breaker = container.payments.breaker
+    breaker = container.payment_provider.breaker
     metrics.BREAKER_STATE.labels(breaker.name).set(_BREAKER_VALUE[breaker.state])
     async with container.uow() as uow:
         pending, oldest = await uow.outbox.backlog()

@@ -17,16 +17,18 @@ import structlog
 
 from orderly.core.money import to_major
 from orderly.events.types import (
+    Actor,
     Event,
     OrderPaid,
     OrderPaymentFailed,
     OrderPlaced,
+    OrderRefundRequested,
     SalesReportRequested,
     UserRegistered,
 )
 from orderly.integrations.email import Mailer
 from orderly.models.order import IllegalTransition
-from orderly.services.orders import OrderService, PaymentMethodMissing
+from orderly.services.payments import PaymentMethodMissing, PaymentService
 from orderly.unit_of_work import UnitOfWorkFactory
 
 log = structlog.get_logger(__name__)
@@ -48,17 +50,18 @@ class EventDispatcher:
         self,
         uow: UnitOfWorkFactory,
         *,
-        orders: OrderService,
+        payments: PaymentService,
         mailer: Mailer,
         start_report: StartReport,
     ) -> None:
         self._uow = uow
-        self._orders = orders
+        self._payments = payments
         self._mailer = mailer
         self._start_report = start_report
         self.registry: dict[type[Event], list[Handling]] = {
             UserRegistered: [Handling("welcome_email", self.welcome_email)],
             OrderPlaced: [Handling("pay_order", self.pay_order, recorded=False)],
+            OrderRefundRequested: [Handling("refund_order", self.refund_order, recorded=False)],
             OrderPaid: [Handling("order_paid_email", self.order_paid_email)],
             OrderPaymentFailed: [Handling("payment_failed_email", self.payment_failed_email)],
             SalesReportRequested: [Handling("sales_report", self.sales_report)],
@@ -86,12 +89,17 @@ class EventDispatcher:
     async def pay_order(self, event: Event) -> None:
         assert isinstance(event, OrderPlaced)  # noqa: S101 - registered for OrderPlaced
         try:
-            await self._orders.pay(order_id=event.order_id)
+            await self._payments.charge(order_id=event.order_id, actor=Actor.worker())
         except PaymentMethodMissing:
             log.info("order_awaits_payment_method", order_id=str(event.order_id))
         except IllegalTransition:
             log.info("order_no_longer_payable", order_id=str(event.order_id))
         # PaymentProviderDown propagates: the job is retried with backoff.
+
+    async def refund_order(self, event: Event) -> None:
+        assert isinstance(event, OrderRefundRequested)  # noqa: S101
+        # Idempotent by the payment's state; PaymentProviderDown propagates (retried).
+        await self._payments.refund(order_id=event.order_id, actor=Actor.worker())
 
     async def welcome_email(self, event: Event) -> None:
         assert isinstance(event, UserRegistered)  # noqa: S101
@@ -142,7 +150,7 @@ class EventDispatcher:
             template="payment_failed",
             full_name=user.full_name,
             order_id=str(event.order_id),
-            reason=event.reason,
+            reason=event.reason or "declined",
         )
 
     async def sales_report(self, event: Event) -> None:

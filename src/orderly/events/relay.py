@@ -1,6 +1,12 @@
 """The outbox relay: hands committed events on (to the broker, or to in-process handlers) and
 marks them published. Several relays can run: each claims rows with SKIP LOCKED.
 
+A pass is three steps, and no transaction stays open while events are handed on (an
+in-process handler may call the payment provider for seconds): claim a batch in one short
+transaction (the rows' ``available_at`` moves one lease ahead, so no other relay takes them
+meanwhile), deliver each event, then record the outcome in a second short transaction. A
+relay that dies mid-batch leaves its rows to be claimed again when the lease runs out.
+
 A failed hand-over leaves the row pending with a growing delay (exponential, capped), so a
 broker outage delays events but loses none; delivery is at least once, and every handler is
 idempotent by event id.
@@ -22,6 +28,8 @@ from orderly.repositories.outbox import OutboxRepository
 log = structlog.get_logger(__name__)
 Deliver = Callable[[OutboxMessage], Awaitable[None]]
 MAX_BACKOFF = timedelta(minutes=5)
+# Longer than any delivery takes (an in-process payment: retries x timeout).
+CLAIM_LEASE = timedelta(minutes=5)
 
 
 def backoff(attempts: int) -> timedelta:
@@ -38,7 +46,8 @@ class OutboxRelay:
         stop_on_failure: bool = True,
     ) -> None:
         """``stop_on_failure``: a broker that refuses one message refuses the next too, so
-        stop the batch; in-process handlers fail one by one, so go on with the others."""
+        stop the batch (the rest are released at once); in-process handlers fail one by one,
+        so go on with the others."""
         self._sessions = session_factory
         self._deliver = deliver
         self._batch_size = batch_size
@@ -47,29 +56,49 @@ class OutboxRelay:
     async def relay_once(self) -> int:
         """Deliver one batch of due events; returns how many went out."""
         now = datetime.now(UTC)
-        delivered = 0
+        async with self._sessions() as session, session.begin():
+            claimed = await OutboxRepository(session).claim_pending(
+                limit=self._batch_size, now=now, lease=CLAIM_LEASE
+            )
+        delivered: list[OutboxMessage] = []
+        failed: list[tuple[OutboxMessage, str]] = []
+        for message in claimed:
+            try:
+                await self._deliver(message)
+            except Exception as exc:  # noqa: BLE001 - any failure: retry this row later
+                failed.append((message, f"{type(exc).__name__}: {exc}"[:2000]))
+                log.warning(
+                    "outbox_delivery_failed",
+                    event_id=str(message.id),
+                    event_type=message.event_type,
+                    attempts=message.attempts + 1,
+                    error=type(exc).__name__,
+                )
+                if self._stop_on_failure:
+                    break
+                continue
+            delivered.append(message)
+        untried = claimed[len(delivered) + len(failed) :]
+        if claimed:
+            await self._record(delivered, failed, untried)
+        return len(delivered)
+
+    async def _record(
+        self,
+        delivered: list[OutboxMessage],
+        failed: list[tuple[OutboxMessage, str]],
+        untried: list[OutboxMessage],
+    ) -> None:
+        now = datetime.now(UTC)
         async with self._sessions() as session, session.begin():
             outbox = OutboxRepository(session)
-            for message in await outbox.claim_pending(limit=self._batch_size, now=now):
-                try:
-                    await self._deliver(message)
-                except Exception as exc:  # noqa: BLE001 - any failure: retry this row later
-                    message.attempts += 1
-                    message.last_error = f"{type(exc).__name__}: {exc}"[:2000]
-                    message.available_at = now + backoff(message.attempts)
-                    log.warning(
-                        "outbox_delivery_failed",
-                        event_id=str(message.id),
-                        event_type=message.event_type,
-                        attempts=message.attempts,
-                        error=type(exc).__name__,
-                    )
-                    if self._stop_on_failure:
-                        break
-                    continue
-                message.published_at = datetime.now(UTC)
-                delivered += 1
-        return delivered
+            await outbox.mark_published([m.id for m in delivered], at=now)
+            for message, error in failed:
+                attempts = message.attempts + 1
+                await outbox.mark_failed(
+                    message.id, attempts=attempts, error=error, retry_at=now + backoff(attempts)
+                )
+            await outbox.release([m.id for m in untried], at=now)
 
     async def run(self, stop: asyncio.Event, *, interval: float) -> None:
         """Poll until ``stop`` is set; drain without sleeping while batches come back full."""

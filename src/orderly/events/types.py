@@ -1,12 +1,50 @@
-"""Domain events: past-tense facts a service records; written to the outbox with the change."""
+"""Domain events: past-tense facts an entity records; written to the outbox with the change.
+
+Every event of an order says who caused it (``Actor``), why (``reason``, when there is one),
+and which status the order moved from and to, so that the outbox alone tells an order's story.
+"""
 
 from __future__ import annotations
 
 import dataclasses
+import typing
 import uuid
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime
-from typing import Any, ClassVar
+from enum import StrEnum
+from types import UnionType
+from typing import Any, ClassVar, Self
+
+
+class ActorKind(StrEnum):
+    CUSTOMER = "customer"
+    ADMIN = "admin"
+    SYSTEM = "system"  # the scheduler (expiry) or the application itself
+    WORKER = "worker"  # a background job acting on an earlier event (paying, refunding)
+
+
+@dataclass(frozen=True, slots=True)
+class Actor:
+    """Who caused a change; people have an id, the system and the workers do not."""
+
+    kind: ActorKind
+    id: uuid.UUID | None = None
+
+    @classmethod
+    def system(cls) -> Self:
+        return cls(ActorKind.SYSTEM)
+
+    @classmethod
+    def worker(cls) -> Self:
+        return cls(ActorKind.WORKER)
+
+    def to_payload(self) -> dict[str, str | None]:
+        return {"kind": self.kind.value, "id": str(self.id) if self.id else None}
+
+    @classmethod
+    def from_payload(cls, raw: dict[str, Any]) -> Self:
+        actor_id = raw.get("id")
+        return cls(ActorKind(raw["kind"]), uuid.UUID(actor_id) if actor_id else None)
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -22,13 +60,7 @@ class Event:
         return type(self).__name__
 
     def to_payload(self) -> dict[str, Any]:
-        payload: dict[str, Any] = {}
-        for item in dataclasses.fields(self):
-            value = getattr(self, item.name)
-            if isinstance(value, uuid.UUID | datetime | date):
-                value = str(value) if isinstance(value, uuid.UUID) else value.isoformat()
-            payload[item.name] = value
-        return payload
+        return {item.name: _to_json(getattr(self, item.name)) for item in dataclasses.fields(self)}
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -40,44 +72,70 @@ class UserRegistered(Event):
 
 
 @dataclass(frozen=True, kw_only=True)
-class OrderPlaced(Event):
+class OrderEvent(Event):
+    """Something that happened to one order, by ``actor``; ``to_status`` is its status after
+    (unchanged for facts that move no status, such as a refund of an order already ended)."""
+
+    order_id: uuid.UUID
+    user_id: uuid.UUID
+    actor: Actor
+    reason: str | None = None
+    from_status: str | None = None
+    to_status: str
+
+
+@dataclass(frozen=True, kw_only=True)
+class OrderPlaced(OrderEvent):
     queue: ClassVar[str] = "payments"
-    order_id: uuid.UUID
-    user_id: uuid.UUID
 
 
 @dataclass(frozen=True, kw_only=True)
-class OrderPaid(Event):
+class OrderPaid(OrderEvent):
     queue: ClassVar[str] = "emails"
-    order_id: uuid.UUID
-    user_id: uuid.UUID
+    payment_reference: str
 
 
 @dataclass(frozen=True, kw_only=True)
-class OrderPaymentFailed(Event):
+class OrderPaymentFailed(OrderEvent):
     queue: ClassVar[str] = "emails"
-    order_id: uuid.UUID
-    user_id: uuid.UUID
-    reason: str
 
 
 @dataclass(frozen=True, kw_only=True)
-class OrderCancelled(Event):
-    order_id: uuid.UUID
-    user_id: uuid.UUID
+class OrderCancelled(OrderEvent):
     refunded: bool
+    refund_reference: str | None = None
 
 
 @dataclass(frozen=True, kw_only=True)
-class OrderFulfilled(Event):
-    order_id: uuid.UUID
-    user_id: uuid.UUID
+class OrderRefundRequested(OrderEvent):
+    """The charge must be given back: a paid order is being cancelled, or a charge arrived
+    after the order had ended. The refund is made by a worker, outside any transaction."""
+
+    queue: ClassVar[str] = "payments"
+    amount_minor: int
+    currency: str
 
 
 @dataclass(frozen=True, kw_only=True)
-class OrderExpired(Event):
-    order_id: uuid.UUID
-    user_id: uuid.UUID
+class OrderRefunded(OrderEvent):
+    amount_minor: int
+    currency: str
+    refund_reference: str
+
+
+@dataclass(frozen=True, kw_only=True)
+class OrderRefundFailed(OrderEvent):
+    """The provider refused the refund; a cancellation goes back to ``paid`` (see reason)."""
+
+
+@dataclass(frozen=True, kw_only=True)
+class OrderFulfilled(OrderEvent):
+    pass
+
+
+@dataclass(frozen=True, kw_only=True)
+class OrderExpired(OrderEvent):
+    pass
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -94,6 +152,9 @@ EVENT_TYPES: dict[str, type[Event]] = {
         OrderPaid,
         OrderPaymentFailed,
         OrderCancelled,
+        OrderRefundRequested,
+        OrderRefunded,
+        OrderRefundFailed,
         OrderFulfilled,
         OrderExpired,
         SalesReportRequested,
@@ -102,18 +163,35 @@ EVENT_TYPES: dict[str, type[Event]] = {
 
 
 def event_from_payload(event_type: str, payload: dict[str, Any]) -> Event:
-    """Rebuild an event from its outbox payload (JSON types back to UUIDs and datetimes)."""
+    """Rebuild an event from its outbox payload (JSON types back to UUIDs, datetimes, actors).
+    Rows written before events carried an actor are read as the system's doing."""
     kind = EVENT_TYPES[event_type]
-    hints = {f.name: f.type for f in dataclasses.fields(kind)}
-    values: dict[str, Any] = {}
-    for name, raw in payload.items():
-        if name not in hints:
-            continue
-        hint = str(hints[name])
-        if "UUID" in hint and isinstance(raw, str):
-            values[name] = uuid.UUID(raw)
-        elif "datetime" in hint and isinstance(raw, str):
-            values[name] = datetime.fromisoformat(raw)
-        else:
-            values[name] = raw
+    hints = typing.get_type_hints(kind)
+    names = {f.name for f in dataclasses.fields(kind)}
+    values = {name: _from_json(hints[name], raw) for name, raw in payload.items() if name in names}
+    if "actor" in names:
+        values.setdefault("actor", Actor.system())
     return kind(**values)
+
+
+def _to_json(value: object) -> object:
+    if isinstance(value, Actor):
+        return value.to_payload()
+    if isinstance(value, uuid.UUID):
+        return str(value)
+    if isinstance(value, datetime | date):
+        return value.isoformat()
+    return value
+
+
+def _from_json(hint: object, raw: Any) -> Any:
+    if raw is None:
+        return None
+    wanted = {hint} if not isinstance(hint, UnionType) else set(typing.get_args(hint))
+    if Actor in wanted and isinstance(raw, dict):
+        return Actor.from_payload(raw)
+    if uuid.UUID in wanted and isinstance(raw, str):
+        return uuid.UUID(raw)
+    if datetime in wanted and isinstance(raw, str):
+        return datetime.fromisoformat(raw)
+    return raw

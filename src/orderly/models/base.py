@@ -1,16 +1,16 @@
-"""Declarative base: one MetaData naming convention, UTC-aware timestamps."""
+"""Declarative base: one MetaData naming convention, UTC-aware timestamps, recorded events."""
 
 from __future__ import annotations
 
 from datetime import UTC, datetime
 from enum import StrEnum
-from functools import cache
-from typing import Any
 
-from sqlalchemy import DateTime, Enum, MetaData, inspect
+from sqlalchemy import DateTime, Enum, MetaData
 from sqlalchemy.engine import Dialect
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 from sqlalchemy.types import TypeDecorator
+
+from orderly.events.types import Event
 
 NAMING_CONVENTION = {
     "ix": "ix_%(column_0_label)s",
@@ -65,18 +65,16 @@ class Timestamped:
     updated_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow, onupdate=utcnow)
 
 
-@cache
-def _columns_of(entity_type: type[Base]) -> tuple[tuple[str, str], ...]:
-    """(attribute, column name) for every mapped column of ``entity_type``."""
-    mapper = inspect(entity_type)
-    return tuple(
-        (attribute.key, column.key)
-        for attribute in mapper.column_attrs
-        for column in attribute.columns
-    )
+class RecordsEvents:
+    """An entity that records what happened to it. The unit of work collects the events of
+    every entity it loaded or added and writes them to the outbox in the same commit, so no
+    state change exists without its event. (Kept in the instance's ``__dict__``: the ORM
+    builds loaded entities without calling ``__init__``.)"""
 
+    def record(self, event: Event) -> None:
+        self.__dict__.setdefault("_recorded_events", []).append(event)
 
-def column_values(entity: Base) -> dict[str, Any]:
-    """The entity's value for every column of its table, keyed by column name, for a
-    Core INSERT of an object built in Python (defaults are not applied: set them first)."""
-    return {column: getattr(entity, attribute) for attribute, column in _columns_of(type(entity))}
+    def collect_events(self) -> list[Event]:
+        """The events recorded since the last collection, oldest first; forgets them."""
+        events: list[Event] = self.__dict__.pop("_recorded_events", [])
+        return events

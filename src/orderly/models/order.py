@@ -2,7 +2,11 @@
 
 pending_payment -> paid -> fulfilled
 pending_payment -> payment_failed | cancelled | expired
-paid -> cancelled (the payment is refunded)
+paid -> cancelling -> cancelled   (the refund is made by a worker, outside any transaction)
+           cancelling -> paid     (the provider refused the refund)
+
+Every change records its event (who, why, from which status to which); the unit of work
+writes the recorded events to the outbox in the same commit as the change.
 """
 
 from __future__ import annotations
@@ -11,6 +15,7 @@ import uuid
 from collections.abc import Sequence
 from dataclasses import dataclass
 from enum import StrEnum
+from typing import Any, TypeVar
 
 from sqlalchemy import (
     BigInteger,
@@ -24,8 +29,23 @@ from sqlalchemy import (
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
 from orderly.core.errors import Conflict, Unprocessable
-from orderly.models.base import Base, Timestamped, str_enum, utcnow
+from orderly.events.types import (
+    Actor,
+    OrderCancelled,
+    OrderEvent,
+    OrderExpired,
+    OrderFulfilled,
+    OrderPaid,
+    OrderPaymentFailed,
+    OrderPlaced,
+    OrderRefunded,
+    OrderRefundFailed,
+    OrderRefundRequested,
+)
+from orderly.models.base import Base, RecordsEvents, Timestamped, str_enum, utcnow
 from orderly.models.item import Item
+
+E = TypeVar("E", bound=OrderEvent)
 
 
 class OrderStatus(StrEnum):
@@ -33,6 +53,7 @@ class OrderStatus(StrEnum):
     PAID = "paid"
     FULFILLED = "fulfilled"
     PAYMENT_FAILED = "payment_failed"
+    CANCELLING = "cancelling"
     CANCELLED = "cancelled"
     EXPIRED = "expired"
 
@@ -41,6 +62,8 @@ class OrderAction(StrEnum):
     MARK_PAID = "mark_paid"
     MARK_PAYMENT_FAILED = "mark_payment_failed"
     CANCEL = "cancel"
+    FINISH_CANCELLING = "finish_cancelling"
+    KEEP_AFTER_REFUND_FAILED = "keep_after_refund_failed"
     EXPIRE = "expire"
     FULFIL = "fulfil"
 
@@ -51,11 +74,22 @@ TRANSITIONS: dict[tuple[OrderStatus, OrderAction], OrderStatus] = {
     (OrderStatus.PENDING_PAYMENT, OrderAction.CANCEL): OrderStatus.CANCELLED,
     (OrderStatus.PENDING_PAYMENT, OrderAction.EXPIRE): OrderStatus.EXPIRED,
     (OrderStatus.PAID, OrderAction.FULFIL): OrderStatus.FULFILLED,
-    (OrderStatus.PAID, OrderAction.CANCEL): OrderStatus.CANCELLED,
+    (OrderStatus.PAID, OrderAction.CANCEL): OrderStatus.CANCELLING,
+    (OrderStatus.CANCELLING, OrderAction.FINISH_CANCELLING): OrderStatus.CANCELLED,
+    (OrderStatus.CANCELLING, OrderAction.KEEP_AFTER_REFUND_FAILED): OrderStatus.PAID,
 }
 
 # States in which the order still holds reserved stock.
-HOLDS_STOCK = frozenset({OrderStatus.PENDING_PAYMENT, OrderStatus.PAID, OrderStatus.FULFILLED})
+HOLDS_STOCK = frozenset(
+    {
+        OrderStatus.PENDING_PAYMENT,
+        OrderStatus.PAID,
+        OrderStatus.CANCELLING,
+        OrderStatus.FULFILLED,
+    }
+)
+# States in which the order has been charged and keeps the money.
+CHARGED = frozenset({OrderStatus.PAID, OrderStatus.CANCELLING, OrderStatus.FULFILLED})
 
 
 class IllegalTransition(Conflict):
@@ -72,7 +106,7 @@ class LineRequest:
     quantity: int
 
 
-class Order(Timestamped, Base):
+class Order(RecordsEvents, Timestamped, Base):
     __tablename__ = "orders"
     __table_args__ = (
         UniqueConstraint("user_id", "idempotency_key", name="uq_orders_user_idempotency_key"),
@@ -104,6 +138,7 @@ class Order(Timestamped, Base):
     def place(
         cls,
         *,
+        actor: Actor,
         user_id: uuid.UUID,
         lines: Sequence[LineRequest],
         payment_method: str | None = None,
@@ -142,7 +177,99 @@ class Order(Timestamped, Base):
             ],
         )
         order.total_minor = sum(line.quantity * line.unit_price_minor for line in order.lines)
+        order.record(order._event(OrderPlaced, actor=actor, from_status=None))
         return order
+
+    # -- transitions: each checks the state machine and records its event -----------------
+
+    def ensure_payable(self) -> None:
+        """Raises ``IllegalTransition`` unless the order waits for its payment."""
+        if self.status is not OrderStatus.PENDING_PAYMENT:
+            raise IllegalTransition(f"An order that is {self.status.value} cannot be paid")
+
+    def mark_paid(self, *, actor: Actor, payment_reference: str) -> None:
+        previous = self._apply(OrderAction.MARK_PAID)
+        self.record(
+            self._event(
+                OrderPaid, actor=actor, from_status=previous, payment_reference=payment_reference
+            )
+        )
+
+    def mark_payment_failed(self, *, actor: Actor, reason: str) -> None:
+        previous = self._apply(OrderAction.MARK_PAYMENT_FAILED)
+        self.record(
+            self._event(OrderPaymentFailed, actor=actor, from_status=previous, reason=reason)
+        )
+
+    def cancel(self, *, actor: Actor, reason: str | None = None) -> None:
+        """An unpaid order is cancelled at once; a paid one becomes ``cancelling`` until its
+        refund is made (``finish_cancelling``) or refused (``refund_failed``)."""
+        previous = self._apply(OrderAction.CANCEL)
+        if self.status is OrderStatus.CANCELLING:
+            self.record(self._refund_requested(actor=actor, from_status=previous, reason=reason))
+        else:
+            self.record(
+                self._event(
+                    OrderCancelled, actor=actor, from_status=previous, reason=reason, refunded=False
+                )
+            )
+
+    def expire(self, *, actor: Actor, reason: str) -> None:
+        previous = self._apply(OrderAction.EXPIRE)
+        self.record(self._event(OrderExpired, actor=actor, from_status=previous, reason=reason))
+
+    def fulfil(self, *, actor: Actor, reason: str | None = None) -> None:
+        previous = self._apply(OrderAction.FULFIL)
+        self.record(self._event(OrderFulfilled, actor=actor, from_status=previous, reason=reason))
+
+    def request_refund(self, *, actor: Actor, reason: str) -> None:
+        """A charge that arrived after the order ended (expired, cancelled, failed) must be
+        given back; the order's status does not change."""
+        if self.status in CHARGED or self.status is OrderStatus.PENDING_PAYMENT:
+            raise IllegalTransition(
+                f"An order that is {self.status.value} keeps its charge; cancel it instead"
+            )
+        self.record(self._refund_requested(actor=actor, from_status=self.status, reason=reason))
+
+    def refunded(self, *, actor: Actor, refund_reference: str) -> None:
+        """The provider gave the money back: a cancelling order is now cancelled."""
+        if self.status is OrderStatus.CANCELLING:
+            previous = self._apply(OrderAction.FINISH_CANCELLING)
+            event: OrderEvent = self._event(
+                OrderCancelled,
+                actor=actor,
+                from_status=previous,
+                refunded=True,
+                refund_reference=refund_reference,
+            )
+        else:
+            event = self._event(
+                OrderRefunded,
+                actor=actor,
+                from_status=self.status,
+                amount_minor=self.total_minor,
+                currency=self.currency,
+                refund_reference=refund_reference,
+            )
+        self.record(event)
+
+    def refund_failed(self, *, actor: Actor, reason: str) -> None:
+        """The provider refused the refund: a cancelling order stays paid, with the reason."""
+        previous = self.status
+        if self.status is OrderStatus.CANCELLING:
+            self._apply(OrderAction.KEEP_AFTER_REFUND_FAILED)
+        self.record(
+            self._event(OrderRefundFailed, actor=actor, from_status=previous, reason=reason)
+        )
+
+    @property
+    def holds_stock(self) -> bool:
+        return self.status in HOLDS_STOCK
+
+    @property
+    def is_charged(self) -> bool:
+        """Paid (and not refunded): paying again must change nothing."""
+        return self.status in CHARGED
 
     def _apply(self, action: OrderAction) -> OrderStatus:
         target = TRANSITIONS.get((self.status, action))
@@ -153,25 +280,29 @@ class Order(Timestamped, Base):
         previous, self.status = self.status, target
         return previous
 
-    def mark_paid(self) -> None:
-        self._apply(OrderAction.MARK_PAID)
+    def _refund_requested(
+        self, *, actor: Actor, from_status: OrderStatus, reason: str | None
+    ) -> OrderRefundRequested:
+        return self._event(
+            OrderRefundRequested,
+            actor=actor,
+            from_status=from_status,
+            reason=reason,
+            amount_minor=self.total_minor,
+            currency=self.currency,
+        )
 
-    def mark_payment_failed(self) -> None:
-        self._apply(OrderAction.MARK_PAYMENT_FAILED)
-
-    def cancel(self) -> OrderStatus:
-        """Returns the status it had, so the caller knows whether a refund is due."""
-        return self._apply(OrderAction.CANCEL)
-
-    def expire(self) -> None:
-        self._apply(OrderAction.EXPIRE)
-
-    def fulfil(self) -> None:
-        self._apply(OrderAction.FULFIL)
-
-    @property
-    def holds_stock(self) -> bool:
-        return self.status in HOLDS_STOCK
+    def _event(
+        self, kind: type[E], *, actor: Actor, from_status: OrderStatus | None, **details: Any
+    ) -> E:
+        return kind(
+            order_id=self.id,
+            user_id=self.user_id,
+            actor=actor,
+            from_status=from_status.value if from_status else None,
+            to_status=self.status.value,
+            **details,
+        )
 
 
 class OrderLine(Base):

@@ -4,11 +4,15 @@ from __future__ import annotations
 
 import uuid
 from enum import StrEnum
+from typing import TYPE_CHECKING
 
 from sqlalchemy import BigInteger, ForeignKey, String, Text, Uuid
 from sqlalchemy.orm import Mapped, mapped_column
 
 from orderly.models.base import Base, Timestamped, str_enum
+
+if TYPE_CHECKING:
+    from orderly.models.order import Order
 
 
 class PaymentStatus(StrEnum):
@@ -35,6 +39,18 @@ class Payment(Timestamped, Base):
     refund_reference: Mapped[str | None] = mapped_column(String(100))
     attempts: Mapped[int] = mapped_column(default=0)
     last_error: Mapped[str | None] = mapped_column(Text)
+
+    @classmethod
+    def for_order(cls, order: Order) -> Payment:
+        """The order's payment before its first attempt: the order's total, not yet charged."""
+        return cls(
+            id=uuid.uuid4(),
+            order_id=order.id,
+            amount_minor=order.total_minor,
+            currency=order.currency,
+            status=PaymentStatus.PENDING,
+            attempts=0,
+        )
 
     @property
     def charge_key(self) -> str:

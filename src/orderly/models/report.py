@@ -9,7 +9,8 @@ from enum import StrEnum
 from sqlalchemy import Date, ForeignKey, String, Text, Uuid
 from sqlalchemy.orm import Mapped, mapped_column
 
-from orderly.models.base import Base, Timestamped, str_enum
+from orderly.events.types import SalesReportRequested
+from orderly.models.base import Base, RecordsEvents, Timestamped, str_enum
 
 
 class ReportStatus(StrEnum):
@@ -19,7 +20,7 @@ class ReportStatus(StrEnum):
     FAILED = "failed"
 
 
-class SalesReport(Timestamped, Base):
+class SalesReport(RecordsEvents, Timestamped, Base):
     __tablename__ = "sales_reports"
 
     id: Mapped[uuid.UUID] = mapped_column(Uuid(), primary_key=True, default=uuid.uuid4)
@@ -35,3 +36,19 @@ class SalesReport(Timestamped, Base):
     task_id: Mapped[str | None] = mapped_column(String(100))
     content: Mapped[str | None] = mapped_column(Text)  # the CSV, kept in the database
     error: Mapped[str | None] = mapped_column(Text)
+
+    @classmethod
+    def request(
+        cls, *, requested_by: uuid.UUID | None, date_from: date, date_to: date
+    ) -> SalesReport:
+        """A report waiting for the workers; records ``SalesReportRequested``."""
+        report = cls(
+            id=uuid.uuid4(),
+            requested_by=requested_by,
+            date_from=date_from,
+            date_to=date_to,
+            status=ReportStatus.QUEUED,
+        )
+        report.task_id = str(report.id)
+        report.record(SalesReportRequested(report_id=report.id))
+        return report

@@ -8,7 +8,8 @@ from enum import StrEnum
 from sqlalchemy import String, Uuid
 from sqlalchemy.orm import Mapped, mapped_column
 
-from orderly.models.base import Base, Timestamped, str_enum
+from orderly.events.types import Actor, ActorKind, UserRegistered
+from orderly.models.base import Base, RecordsEvents, Timestamped, str_enum
 
 
 class Role(StrEnum):
@@ -16,7 +17,7 @@ class Role(StrEnum):
     ADMIN = "admin"
 
 
-class User(Timestamped, Base):
+class User(RecordsEvents, Timestamped, Base):
     __tablename__ = "users"
 
     id: Mapped[uuid.UUID] = mapped_column(Uuid(), primary_key=True, default=uuid.uuid4)
@@ -32,6 +33,23 @@ class User(Timestamped, Base):
     # Bumped whenever existing tokens must stop working (password change, deactivation).
     token_version: Mapped[int] = mapped_column(default=0)
 
+    @classmethod
+    def register(
+        cls, *, email: str, password_hash: str, full_name: str, role: Role = Role.CUSTOMER
+    ) -> User:
+        """A new active account; records ``UserRegistered`` (the welcome mail follows it)."""
+        user = cls(
+            id=uuid.uuid4(),
+            email=cls.normalize_email(email),
+            password_hash=password_hash,
+            full_name=full_name.strip(),
+            role=role,
+            is_active=True,
+            token_version=0,
+        )
+        user.record(UserRegistered(user_id=user.id, email=user.email, full_name=user.full_name))
+        return user
+
     @staticmethod
     def normalize_email(email: str) -> str:
         return email.strip().lower()
@@ -39,6 +57,10 @@ class User(Timestamped, Base):
     @property
     def is_admin(self) -> bool:
         return self.role is Role.ADMIN
+
+    def as_actor(self) -> Actor:
+        """This user as the author of a change (events, the order timeline)."""
+        return Actor(ActorKind.ADMIN if self.is_admin else ActorKind.CUSTOMER, self.id)
 
     def change_password(self, password_hash: str) -> None:
         self.password_hash = password_hash

@@ -1,4 +1,4 @@
-"""Queries on orders, their lines and their payment. Never commits."""
+"""Queries on orders and their lines. Never commits."""
 
 from __future__ import annotations
 
@@ -7,33 +7,31 @@ from datetime import datetime
 from functools import lru_cache
 from typing import Any
 
-from sqlalchemy import ColumnElement, Select, and_, bindparam, insert, or_, select
+from sqlalchemy import ColumnElement, Select, and_, bindparam, or_, select
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import joinedload, selectinload
 
-from orderly.models import Order, OrderLine, OrderStatus, Payment
-from orderly.models.base import column_values
+from orderly.models import Order, OrderStatus
 from orderly.repositories.paging import first_rows, page_with_total
 
 # Built once, executed with bound values (see repositories/items.py).
 _WITH_LINES = selectinload(Order.lines)
 # Pages join the lines in (SQLAlchemy wraps the limited page in a subquery): one query
-# instead of selectinload's second, about a quarter less CPU for a page of 20 orders.
-# Single rows keep selectinload: FOR UPDATE cannot lock the nullable side of an outer join.
+# instead of selectinload's second. Single rows keep selectinload: FOR UPDATE cannot lock
+# the nullable side of an outer join.
 _PAGE_WITH_LINES = joinedload(Order.lines)
-_ALONE = select(Order).where(Order.id == bindparam("order_id"))
-_BY_ID = _ALONE.options(_WITH_LINES)
+_WITHOUT_LINES = select(Order).where(Order.id == bindparam("order_id"))
+_BY_ID = _WITHOUT_LINES.options(_WITH_LINES)
 _BY_ID_FOR_UPDATE = _BY_ID.with_for_update()
-_ALONE_FOR_UPDATE = _ALONE.with_for_update()
-_ORDERS = Order.metadata.tables[Order.__tablename__]
+_WITHOUT_LINES_FOR_UPDATE = _WITHOUT_LINES.with_for_update()
+_ORDERS = Order.__table__
 _ID_BY_KEY = select(_ORDERS.c.id).where(
     _ORDERS.c.user_id == bindparam("user_id"), _ORDERS.c.idempotency_key == bindparam("key")
 )
-_PAYMENT = select(Payment).where(Payment.order_id == bindparam("order_id"))
 
 
 @lru_cache(maxsize=16)
-def _visible(*, by_user: bool, by_status: bool, keyset: bool) -> Select[Order]:
+def _listing(*, by_user: bool, by_status: bool, keyset: bool) -> Select[Order]:
     """Orders, newest first, optionally one user's and / or in one status, with their lines."""
     conditions: list[ColumnElement[bool]] = []
     if by_user:
@@ -59,44 +57,24 @@ def _visible(*, by_user: bool, by_status: bool, keyset: bool) -> Select[Order]:
     )
 
 
-_INSERT_ORDERS = insert(_ORDERS)
-_INSERT_LINES = insert(OrderLine.metadata.tables[OrderLine.__tablename__])
-
-
 class OrderRepository:
     def __init__(self, session: AsyncSession) -> None:
         self._session = session
-        self._new: list[Order] = []
 
     def add(self, order: Order) -> None:
-        """A new order (with its lines); written by ``write_new`` when the unit of work
-        commits. Plain INSERTs rather than the ORM's flush, which profiled at a third of
-        POST /orders' CPU for two rows; the order itself is complete before it is written
-        (ids and timestamps are set by ``Order.place``)."""
-        self._new.append(order)
+        """A new order with its lines; written when the unit of work commits."""
+        self._session.add(order)
 
-    async def write_new(self) -> None:
-        if not self._new:
-            return
-        orders, self._new = self._new, []
-        await self._session.execute(_INSERT_ORDERS, [column_values(o) for o in orders])
-        lines = [column_values(line) for order in orders for line in order.lines]
-        if lines:
-            await self._session.execute(_INSERT_LINES, lines)
+    async def get(self, order_id: uuid.UUID) -> Order | None:
+        """The order with its lines."""
+        return (await self._session.scalars(_BY_ID, {"order_id": order_id})).one_or_none()
 
-    def add_payment(self, payment: Payment) -> None:
-        self._session.add(payment)
-
-    async def get(self, order_id: uuid.UUID, *, for_update: bool = False) -> Order | None:
-        """The order with its lines; ``for_update`` locks the row (PostgreSQL) for a transition."""
-        statement = _BY_ID_FOR_UPDATE if for_update else _BY_ID
+    async def get_for_update(self, order_id: uuid.UUID, *, with_lines: bool = True) -> Order | None:
+        """The order, its row locked (PostgreSQL) until the transaction ends, for a
+        transition. ``with_lines=False`` skips loading the lines for a use case that never
+        reads them (paying: reading ``lines`` then raises instead of querying)."""
+        statement = _BY_ID_FOR_UPDATE if with_lines else _WITHOUT_LINES_FOR_UPDATE
         return (await self._session.scalars(statement, {"order_id": order_id})).one_or_none()
-
-    async def lock_alone(self, order_id: uuid.UUID) -> Order | None:
-        """The order locked for a transition, without its lines (one query, not two): for a
-        use case that never looks at them (``lines`` raises if it does)."""
-        found = await self._session.scalars(_ALONE_FOR_UPDATE, {"order_id": order_id})
-        return found.one_or_none()
 
     async def get_by_idempotency_key(self, user_id: uuid.UUID, key: str) -> Order | None:
         """The order placed earlier with this key, if any. Almost every key is new, so the
@@ -114,7 +92,7 @@ class OrderRepository:
         user_id: uuid.UUID | None = None,
         status: OrderStatus | None = None,
     ) -> tuple[list[Order], int]:
-        matching = _visible(by_user=user_id is not None, by_status=status is not None, keyset=False)
+        matching = _listing(by_user=user_id is not None, by_status=status is not None, keyset=False)
         params = {"user_id": user_id, "status": status}
         return await page_with_total(
             self._session, matching, limit=limit, offset=offset, params=params
@@ -130,7 +108,7 @@ class OrderRepository:
     ) -> list[Order]:
         """Keyset pagination, newest first: the ``limit`` orders older than ``after``."""
         page = first_rows(
-            _visible(
+            _listing(
                 by_user=user_id is not None, by_status=status is not None, keyset=after is not None
             )
         )
@@ -163,6 +141,3 @@ class OrderRepository:
             .order_by(Order.created_at)
         )
         return list(await self._session.scalars(statement))
-
-    async def get_payment(self, order_id: uuid.UUID) -> Payment | None:
-        return (await self._session.scalars(_PAYMENT, {"order_id": order_id})).one_or_none()

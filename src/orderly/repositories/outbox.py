@@ -3,9 +3,9 @@
 from __future__ import annotations
 
 import uuid
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 
-from sqlalchemy import bindparam, func, insert, select
+from sqlalchemy import bindparam, func, insert, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from orderly.models import OutboxMessage, ProcessedEvent
@@ -22,8 +22,11 @@ class OutboxRepository:
     def __init__(self, session: AsyncSession) -> None:
         self._session = session
 
-    async def claim_pending(self, *, limit: int, now: datetime) -> list[OutboxMessage]:
-        """The oldest due rows, locked; other relays skip them (PostgreSQL SKIP LOCKED)."""
+    async def claim_pending(
+        self, *, limit: int, now: datetime, lease: timedelta
+    ) -> list[OutboxMessage]:
+        """The oldest due rows, taken for ``lease``: other relays skip them while this
+        transaction runs (PostgreSQL SKIP LOCKED), and after it until the lease ends."""
         statement = (
             select(OutboxMessage)
             .where(OutboxMessage.published_at.is_(None), OutboxMessage.available_at <= now)
@@ -31,7 +34,32 @@ class OutboxRepository:
             .limit(limit)
             .with_for_update(skip_locked=True)
         )
-        return list(await self._session.scalars(statement))
+        claimed = list(await self._session.scalars(statement))
+        for message in claimed:
+            message.available_at = now + lease
+        return claimed
+
+    async def mark_published(self, ids: list[uuid.UUID], *, at: datetime) -> None:
+        if ids:
+            await self._session.execute(
+                update(OutboxMessage).where(OutboxMessage.id.in_(ids)).values(published_at=at)
+            )
+
+    async def mark_failed(
+        self, event_id: uuid.UUID, *, attempts: int, error: str, retry_at: datetime
+    ) -> None:
+        await self._session.execute(
+            update(OutboxMessage)
+            .where(OutboxMessage.id == event_id)
+            .values(attempts=attempts, last_error=error, available_at=retry_at)
+        )
+
+    async def release(self, ids: list[uuid.UUID], *, at: datetime) -> None:
+        """Claimed rows not tried after all: due again at once."""
+        if ids:
+            await self._session.execute(
+                update(OutboxMessage).where(OutboxMessage.id.in_(ids)).values(available_at=at)
+            )
 
     async def backlog(self) -> tuple[int, datetime | None]:
         """How many rows wait, and when the oldest of them was written."""

@@ -9,6 +9,7 @@ from pydantic import BaseModel, ConfigDict, Field, StrictInt
 
 from orderly.models import OrderStatus
 from orderly.schemas.common import Pagination, RequestModel
+from orderly.schemas.text import MultiLine
 
 PaymentMethod = Annotated[
     str,
@@ -33,6 +34,17 @@ class OrderCreate(RequestModel):
 
 class OrderPay(RequestModel):
     payment_method: PaymentMethod | None = None
+
+
+class OrderCancel(RequestModel):
+    reason: (
+        Annotated[
+            str,
+            MultiLine,
+            Field(min_length=1, max_length=500, description="why; kept with the order's events"),
+        ]
+        | None
+    ) = None
 
 
 class OrderLineRead(BaseModel):

@@ -14,7 +14,6 @@ import structlog
 
 from orderly.core.errors import Conflict, NotFound, Unprocessable
 from orderly.core.money import to_major
-from orderly.events.types import SalesReportRequested
 from orderly.integrations.email import Mailer
 from orderly.models import ReportStatus, SalesReport
 from orderly.unit_of_work import UnitOfWorkFactory
@@ -49,17 +48,11 @@ class ReportService:
             raise InvalidReportRange("'from' must not be after 'to'", field="from")
         if (date_to - date_from).days >= MAX_RANGE_DAYS:
             raise InvalidReportRange(f"At most {MAX_RANGE_DAYS} days per report", field="to")
-        report = SalesReport(
-            id=uuid.uuid4(),
-            requested_by=requested_by,
-            date_from=date_from,
-            date_to=date_to,
-            status=ReportStatus.QUEUED,
+        report = SalesReport.request(
+            requested_by=requested_by, date_from=date_from, date_to=date_to
         )
-        report.task_id = str(report.id)
         async with self._uow() as uow:
             uow.reports.add(report)
-            uow.emit(SalesReportRequested(report_id=report.id))
             await uow.commit()
         return report
 

@@ -7,7 +7,6 @@ import uuid
 from orderly.core import metrics
 from orderly.core.errors import Conflict, Forbidden, NotFound, Unauthorized, Unprocessable
 from orderly.core.security import InvalidToken, PasswordHasher, TokenCodec, TokenPair, TokenType
-from orderly.events.types import UserRegistered
 from orderly.models import Role, User
 from orderly.unit_of_work import ConstraintViolated, UnitOfWorkFactory
 
@@ -73,17 +72,10 @@ class UserService:
         async with self._uow() as uow:
             if await uow.users.get_by_email(email) is not None:
                 raise EmailTaken("An account with this e-mail already exists", field="email")
-            user = User(
-                id=uuid.uuid4(),
-                email=User.normalize_email(email),
-                password_hash=password_hash,
-                full_name=full_name.strip(),
-                role=role,
-                is_active=True,
-                token_version=0,
+            user = User.register(
+                email=email, password_hash=password_hash, full_name=full_name, role=role
             )
             uow.users.add(user)
-            uow.emit(UserRegistered(user_id=user.id, email=user.email, full_name=user.full_name))
             try:
                 await uow.commit()
             except ConstraintViolated as exc:  # a concurrent registration won the race

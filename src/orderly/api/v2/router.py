@@ -76,7 +76,7 @@ async def browse_orders(
 
 @router.get("/orders/{order_id}", tags=["orders v2"], responses=problem_responses(OrderNotFound))
 async def read_order(order_id: uuid.UUID, user: CurrentUser, orders: Orders) -> OrderReadV2:
-    return OrderReadV2.of(await orders.get(actor=user, order_id=order_id))
+    return OrderReadV2.of(await orders.get_order(actor=user, order_id=order_id))
 
 
 @router.post(

@@ -5,12 +5,18 @@ from typing import Annotated
 
 from fastapi import APIRouter, Body, Header, Response, status
 
-from orderly.api.deps import AdminWriter, CurrentUser, Orders, Writer
+from orderly.api.deps import AdminWriter, CurrentUser, Orders, Payments, Writer
 from orderly.api.openapi import problem_responses
 from orderly.models import Order, User
 from orderly.models.order import IllegalTransition, MixedCurrencies
 from orderly.schemas.common import Page
-from orderly.schemas.orders import OrderCreate, OrderFiltersQuery, OrderPay, OrderRead
+from orderly.schemas.orders import (
+    OrderCancel,
+    OrderCreate,
+    OrderFiltersQuery,
+    OrderPay,
+    OrderRead,
+)
 from orderly.services.orders import (
     IdempotencyKeyReused,
     InsufficientStock,
@@ -19,9 +25,8 @@ from orderly.services.orders import (
     NewLine,
     OrderNotFound,
     OrderService,
-    PaymentMethodMissing,
-    PaymentProviderDown,
 )
+from orderly.services.payments import PaymentMethodMissing, PaymentProviderDown
 
 router = APIRouter(prefix="/orders", tags=["orders"])
 
@@ -52,7 +57,7 @@ async def place_and_describe(
 ) -> Order:
     """Place the order; 201 with its Location, or 200 when an idempotency key replays it."""
     placed = await orders.place(
-        user_id=user.id,
+        customer=user,
         lines=[NewLine(item_id=line.item_id, quantity=line.quantity) for line in body.lines],
         idempotency_key=key,
         payment_method=body.payment_method,
@@ -109,7 +114,7 @@ async def list_orders(
 
 @router.get("/{order_id}", responses=problem_responses(OrderNotFound))
 async def read_order(order_id: uuid.UUID, user: CurrentUser, orders: Orders) -> OrderRead:
-    return OrderRead.model_validate(await orders.get(actor=user, order_id=order_id))
+    return OrderRead.model_validate(await orders.get_order(actor=user, order_id=order_id))
 
 
 @router.post(
@@ -121,20 +126,31 @@ async def read_order(order_id: uuid.UUID, user: CurrentUser, orders: Orders) -> 
 async def pay_order(
     order_id: uuid.UUID,
     user: Writer,
-    orders: Orders,
+    payments: Payments,
     body: Annotated[OrderPay | None, Body()] = None,
 ) -> OrderRead:
-    """Charge the order now (synchronously until payments move to the job queue)."""
+    """Charge the order now (an order placed with a payment method is charged by a worker
+    without this call); answers with the order as it is afterwards."""
     method = body.payment_method if body else None
-    paid = await orders.pay_as(actor=user, order_id=order_id, payment_method=method)
+    paid = await payments.pay(actor=user, order_id=order_id, payment_method=method)
     return OrderRead.model_validate(paid)
 
 
 @router.post("/{order_id}/cancel", responses=problem_responses(OrderNotFound, IllegalTransition))
-async def cancel_order(order_id: uuid.UUID, user: Writer, orders: Orders) -> OrderRead:
-    return OrderRead.model_validate(await orders.cancel(actor=user, order_id=order_id))
+async def cancel_order(
+    order_id: uuid.UUID,
+    user: Writer,
+    orders: Orders,
+    body: Annotated[OrderCancel | None, Body()] = None,
+) -> OrderRead:
+    """An unpaid order is cancelled at once; a paid one answers ``cancelling`` and ends
+    ``cancelled`` when the provider has refunded it (or back to ``paid`` if it refuses)."""
+    reason = body.reason if body else None
+    return OrderRead.model_validate(
+        await orders.cancel(actor=user, order_id=order_id, reason=reason)
+    )
 
 
 @router.post("/{order_id}/fulfil", responses=problem_responses(OrderNotFound, IllegalTransition))
-async def fulfil_order(order_id: uuid.UUID, _: AdminWriter, orders: Orders) -> OrderRead:
-    return OrderRead.model_validate(await orders.fulfil(order_id=order_id))
+async def fulfil_order(order_id: uuid.UUID, admin: AdminWriter, orders: Orders) -> OrderRead:
+    return OrderRead.model_validate(await orders.fulfil(actor=admin, order_id=order_id))
