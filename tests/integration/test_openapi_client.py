@@ -161,7 +161,7 @@ def test_each_operation_lists_the_codes_of_its_route_and_its_dependencies(
     document: dict[str, Any],
 ) -> None:
     place = "/api/v1/orders"
-    assert codes(document, "post", place, 409) == {"insufficient-stock"}
+    assert codes(document, "post", place, 409) == {"insufficient-stock", "constraint-violated"}
     assert {"validation-failed", "invalid-order-lines"} <= codes(document, "post", place, 422)
     assert codes(document, "post", place, 401) == {"not-authenticated", "invalid-token"}
     assert codes(document, "post", place, 429) == {"rate-limited"}

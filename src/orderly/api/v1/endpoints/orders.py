@@ -27,11 +27,17 @@ from orderly.services.orders import (
     OrderService,
 )
 from orderly.services.payments import PaymentMethodMissing, PaymentProviderDown
+from orderly.unit_of_work import ConstraintViolated
 
 router = APIRouter(prefix="/orders", tags=["orders"])
 
 PLACING_PROBLEMS = problem_responses(
-    InvalidOrderLines, ItemUnavailable, MixedCurrencies, InsufficientStock, IdempotencyKeyReused
+    InvalidOrderLines,
+    ItemUnavailable,
+    MixedCurrencies,
+    InsufficientStock,
+    IdempotencyKeyReused,
+    ConstraintViolated,
 )
 
 IdempotencyKey = Annotated[
