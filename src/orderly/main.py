@@ -27,6 +27,7 @@ from orderly.core.middleware import (
     BodySizeLimitMiddleware,
     RequestContextMiddleware,
     SecurityHeadersMiddleware,
+    UnhandledErrorMiddleware,
 )
 from orderly.core.observability import (
     configure_sentry,
@@ -101,6 +102,8 @@ def create_app(
         app.state.tracer_provider = tracing
     if middleware:
         # Added innermost first: the request passes them in the reverse order.
+        # The catch-all error handler moves inside them (see UnhandledErrorMiddleware).
+        app.add_middleware(UnhandledErrorMiddleware, handler=app.exception_handlers.pop(Exception))
         app.add_middleware(BodySizeLimitMiddleware, max_bytes=settings.max_body_bytes)
         app.add_middleware(
             ApiVersionMiddleware,

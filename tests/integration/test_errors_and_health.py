@@ -31,6 +31,26 @@ async def test_unexpected_error_is_a_logged_500_problem_without_details(
     assert isinstance(record.msg["exc_info"], RuntimeError)  # the traceback is logged
 
 
+async def test_a_500_carries_the_headers_of_every_other_answer(
+    app: FastAPI, client: httpx.AsyncClient, caplog: pytest.LogCaptureFixture
+) -> None:
+    @app.get("/boom")
+    async def boom() -> None:
+        raise RuntimeError("unexpected")
+
+    with caplog.at_level(logging.ERROR):
+        response = await client.get("/boom", headers={"X-Request-ID": "req-500"})
+    body = assert_problem(response, 500)
+    assert response.headers["x-content-type-options"] == "nosniff"
+    assert response.headers["x-frame-options"] == "DENY"
+    assert response.headers["referrer-policy"] == "strict-origin-when-cross-origin"
+    assert response.headers["content-security-policy"].startswith("default-src 'none'")
+    assert response.headers["x-request-id"] == "req-500"
+    assert body["request_id"] == "req-500"
+    logged = [r for r in caplog.records if "unhandled_error" in r.getMessage()]
+    assert len(logged) == 1  # answered and logged once, not again by Starlette's last resort
+
+
 async def test_unknown_route_and_wrong_method_are_problems(client: httpx.AsyncClient) -> None:
     assert_problem(await client.get("/api/v1/nothing-here"), 404)
     assert_problem(await client.put("/api/v1/items"), 405)

@@ -169,7 +169,6 @@ async def _unexpected_error(request: Request, exc: Exception) -> JSONResponse:
         "The server failed to handle this request; it has been logged.",
         instance=request.url.path,
         request_id=request_id,
-        headers={"X-Request-ID": request_id} if request_id else None,
     )
 
 

@@ -1,8 +1,9 @@
 """Pure ASGI middleware (no BaseHTTPMiddleware): request context and access log, body size
-limit, security headers, and API version negotiation."""
+limit, security headers, and the 500 answer for unhandled errors."""
 
 from __future__ import annotations
 
+import inspect
 import json
 import re
 import time
@@ -11,7 +12,8 @@ from collections.abc import Iterable
 from typing import Any
 
 import structlog
-from starlette.types import ASGIApp, Message, Receive, Scope, Send
+from starlette.requests import Request
+from starlette.types import ASGIApp, HTTPExceptionHandler, Message, Receive, Scope, Send
 
 from orderly.api.problems import PROBLEM_JSON
 from orderly.core import metrics
@@ -204,3 +206,36 @@ class SecurityHeadersMiddleware:
             await send(message)
 
         await self.app(scope, receive, send_with_headers)
+
+
+class UnhandledErrorMiddleware:
+    """Answers an exception that no handler took with ``handler``'s 500 inside the middleware
+    stack, so that answer carries the security headers and request id like any other.
+    Starlette's ServerErrorMiddleware, which calls the app's catch-all handler otherwise, sits
+    outside every user middleware. The exception is raised on afterwards, as Starlette does,
+    for the server and error reporters (Sentry); the answer has been sent by then."""
+
+    def __init__(self, app: ASGIApp, *, handler: HTTPExceptionHandler) -> None:
+        self.app = app
+        self.handler = handler
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        started = False
+
+        async def tracking_send(message: Message) -> None:
+            nonlocal started
+            if message["type"] == "http.response.start":
+                started = True
+            await send(message)
+
+        try:
+            await self.app(scope, receive, tracking_send)
+        except Exception as exc:
+            if not started:
+                answer = self.handler(Request(scope), exc)
+                response = await answer if inspect.isawaitable(answer) else answer
+                await response(scope, receive, send)
+            raise
