@@ -63,7 +63,7 @@ async def test_liveness_and_readiness(client: httpx.AsyncClient) -> None:
     assert ready.json()["checks"]["database"]["status"] == "ok"
 
 
-async def test_readiness_is_503_when_the_database_is_unreachable(tmp_path: object) -> None:
+async def test_readiness_is_a_503_problem_naming_the_database_when_it_is_unreachable() -> None:
     settings = Settings(
         _env_file=None,
         environment=Environment.TEST,
@@ -76,8 +76,26 @@ async def test_readiness_is_503_when_the_database_is_unreachable(tmp_path: objec
         async with httpx.AsyncClient(transport=transport, base_url="http://t") as client:
             response = await client.get("/health/ready")
             assert (await client.get("/health/live")).status_code == 200
-    assert response.status_code == 503
-    assert response.json()["checks"]["database"]["status"] == "down"
+    body = assert_problem(response, 503)
+    assert body["code"] == "not-ready"
+    assert "database" in body["detail"]
+    assert body["checks"]["database"]["status"] == "down"
+    assert response.headers["retry-after"] == "2"
+
+
+async def test_readiness_reports_each_check_when_the_broker_is_unreachable(
+    settings: Settings,
+) -> None:
+    app = create_app(settings.model_copy(update={"broker_url": "amqp://guest:guest@127.0.0.1:1//"}))
+    async with (
+        app.router.lifespan_context(app),
+        httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://t") as http,
+    ):
+        response = await http.get("/health/ready")
+    body = assert_problem(response, 503)
+    assert body["detail"] == "Not answering: broker"
+    assert body["checks"]["broker"]["status"] == "down"
+    assert body["checks"]["database"]["status"] == "ok"
 
 
 async def test_openapi_documents_both_auth_and_problem_answers(client: httpx.AsyncClient) -> None:

@@ -7,15 +7,24 @@ from collections.abc import Awaitable
 from typing import Annotated, Any
 
 import anyio
-from fastapi import APIRouter, Depends
+from fastapi import APIRouter, Depends, Request
 from fastapi.responses import JSONResponse
 
 from orderly.api.deps import get_container
+from orderly.api.problems import render
 from orderly.container import Container
 from orderly.core.database import ping
+from orderly.core.errors import Unavailable
 
 router = APIRouter(prefix="/health", tags=["health"])
 READY_TIMEOUT_SECONDS = 2.0
+
+
+class NotReady(Unavailable):
+    """A dependency of the API does not answer; the problem's ``checks`` member says which."""
+
+    code = "not-ready"
+    title = "Not ready"
 
 
 async def _check(probe: Awaitable[object]) -> dict[str, Any]:
@@ -45,14 +54,18 @@ async def live() -> dict[str, str]:
 
 
 @router.get("/ready", responses={503: {"description": "A dependency is down"}})
-async def ready(container: Annotated[Container, Depends(get_container)]) -> JSONResponse:
+async def ready(
+    request: Request, container: Annotated[Container, Depends(get_container)]
+) -> JSONResponse:
+    """200 with each dependency's check; 503 problem+json with the same ``checks`` when one
+    of them is down."""
     checks: dict[str, Any] = {"database": await _check(ping(container.engine))}
     if container.redis is not None:
         checks["redis"] = await _check(container.redis.ping())
     if container.settings.broker_url:
         checks["broker"] = await _check(_broker_reachable(container.settings.broker_url))
-    healthy = all(c["status"] == "ok" for c in checks.values())
-    return JSONResponse(
-        {"status": "ok" if healthy else "unavailable", "checks": checks},
-        status_code=200 if healthy else 503,
-    )
+    down = [name for name, check in checks.items() if check["status"] != "ok"]
+    if down:
+        error = NotReady(f"Not answering: {', '.join(down)}", retry_after=READY_TIMEOUT_SECONDS)
+        return render(error, request, checks=checks)
+    return JSONResponse({"status": "ok", "checks": checks})
