@@ -2,10 +2,13 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import AsyncIterator, Iterator
 
 import pytest
 
+from orderly.container import Container
+from orderly.core.config import Environment, Settings
+from tests.conftest import TEST_SECRET
 from tests.databases import create_postgres_database, drop_postgres_database, migrate_to_head
 from tests.services import ServiceSettings
 
@@ -20,3 +23,18 @@ def postgres_url() -> Iterator[str]:
         yield url
     finally:
         drop_postgres_database(services, url)
+
+
+@pytest.fixture
+async def postgres_container(postgres_url: str) -> AsyncIterator[Container]:
+    """Services on this module's database, to set up accounts and items and to check the
+    database directly while the processes under test use it."""
+    settings = Settings(
+        _env_file=None,
+        environment=Environment.TEST,
+        database_url=postgres_url,
+        secret_key=TEST_SECRET,
+    )
+    built = Container.build(settings)
+    yield built
+    await built.close()

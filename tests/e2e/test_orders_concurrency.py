@@ -6,13 +6,12 @@ from __future__ import annotations
 import asyncio
 import uuid
 from collections import Counter
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import Iterator
 
 import httpx
 import pytest
 
 from orderly.container import Container
-from orderly.core.config import Environment, Settings
 from orderly.models import Item
 from tests.conftest import TEST_SECRET, Account, make_account
 from tests.integration.test_items import add_item
@@ -41,22 +40,9 @@ def server(postgres_url: str, tmp_path_factory: pytest.TempPathFactory) -> Itera
 
 
 @pytest.fixture
-async def container(postgres_url: str, server: Process) -> AsyncIterator[Container]:
-    settings = Settings(
-        _env_file=None,
-        environment=Environment.TEST,
-        database_url=postgres_url,
-        secret_key=TEST_SECRET,
-    )
-    built = Container.build(settings)
-    yield built
-    await built.close()
-
-
-@pytest.fixture
-async def buyers(container: Container) -> list[Account]:
+async def buyers(postgres_container: Container) -> list[Account]:
     tag = uuid.uuid4().hex[:6]
-    return [await make_account(container, f"buyer{n}-{tag}@example.com") for n in range(8)]
+    return [await make_account(postgres_container, f"buyer{n}-{tag}@example.com") for n in range(8)]
 
 
 async def burst(server: Process, requests: list[Request]) -> list[httpx.Response]:
@@ -74,8 +60,8 @@ async def burst(server: Process, requests: list[Request]) -> list[httpx.Response
             return await asyncio.gather(*(one(*request) for request in requests))
 
 
-async def stock_of(container: Container, *items: Item) -> list[int]:
-    async with container.uow() as uow:
+async def stock_of(postgres_container: Container, *items: Item) -> list[int]:
+    async with postgres_container.uow() as uow:
         found = {i.id: i.stock for i in await uow.items.get_many([i.id for i in items])}
     return [found[i.id] for i in items]
 
@@ -85,9 +71,9 @@ def body(*pairs: tuple[Item, int]) -> dict[str, object]:
 
 
 async def test_200_concurrent_orders_for_50_in_stock_sell_exactly_50(
-    server: Process, container: Container, buyers: list[Account]
+    server: Process, postgres_container: Container, buyers: list[Account]
 ) -> None:
-    item = await add_item(container, f"HOT-{uuid.uuid4().hex[:6]}", stock=50)
+    item = await add_item(postgres_container, f"HOT-{uuid.uuid4().hex[:6]}", stock=50)
     requests: list[Request] = [(buyers[n % len(buyers)], body((item, 1)), {}) for n in range(200)]
     responses = await burst(server, requests)
     codes = Counter(r.status_code for r in responses)
@@ -97,17 +83,17 @@ async def test_200_concurrent_orders_for_50_in_stock_sell_exactly_50(
         for r in responses
         if r.status_code == 409
     )
-    assert await stock_of(container, item) == [0]
-    async with container.uow() as uow:
+    assert await stock_of(postgres_container, item) == [0]
+    async with postgres_container.uow() as uow:
         _, placed = await uow.orders.page(limit=1, offset=0)
     assert placed == 50
 
 
 async def test_opposite_line_orders_do_not_deadlock_and_conserve_stock(
-    server: Process, container: Container, buyers: list[Account]
+    server: Process, postgres_container: Container, buyers: list[Account]
 ) -> None:
-    a = await add_item(container, f"A-{uuid.uuid4().hex[:6]}", stock=70)
-    b = await add_item(container, f"B-{uuid.uuid4().hex[:6]}", stock=70)
+    a = await add_item(postgres_container, f"A-{uuid.uuid4().hex[:6]}", stock=70)
+    b = await add_item(postgres_container, f"B-{uuid.uuid4().hex[:6]}", stock=70)
     requests: list[Request] = [
         (buyers[n % len(buyers)], body((a, 1), (b, 1)) if n % 2 else body((b, 1), (a, 1)), {})
         for n in range(100)
@@ -116,16 +102,16 @@ async def test_opposite_line_orders_do_not_deadlock_and_conserve_stock(
     codes = Counter(r.status_code for r in responses)
     assert set(codes) <= {201, 409}, codes  # never a 500 (a deadlock would be one)
     assert codes[201] == 70
-    assert await stock_of(container, a, b) == [70 - codes[201], 70 - codes[201]]
+    assert await stock_of(postgres_container, a, b) == [70 - codes[201], 70 - codes[201]]
 
 
 async def test_20_concurrent_retries_with_one_key_make_one_order(
-    server: Process, container: Container, buyers: list[Account]
+    server: Process, postgres_container: Container, buyers: list[Account]
 ) -> None:
-    item = await add_item(container, f"KEY-{uuid.uuid4().hex[:6]}", stock=100)
+    item = await add_item(postgres_container, f"KEY-{uuid.uuid4().hex[:6]}", stock=100)
     key = {"Idempotency-Key": f"checkout-{uuid.uuid4()}"}
     responses = await burst(server, [(buyers[0], body((item, 2)), key) for _ in range(20)])
     assert {r.status_code for r in responses} <= {200, 201}, [r.text for r in responses]
     assert Counter(r.status_code for r in responses)[201] == 1
     assert len({r.json()["id"] for r in responses}) == 1
-    assert await stock_of(container, item) == [98]
+    assert await stock_of(postgres_container, item) == [98]

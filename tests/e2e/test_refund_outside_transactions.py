@@ -8,14 +8,13 @@ from __future__ import annotations
 import asyncio
 import time
 import uuid
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import Iterator
 from typing import Any
 
 import httpx
 import pytest
 
 from orderly.container import Container
-from orderly.core.config import Environment, Settings
 from tests.conftest import TEST_SECRET, Account, make_account
 from tests.integration.test_items import add_item
 from tests.processes import Process, start_fake_provider, start_orderly
@@ -54,19 +53,6 @@ def server(
     process.stop()
 
 
-@pytest.fixture
-async def container(postgres_url: str, server: Process) -> AsyncIterator[Container]:
-    settings = Settings(
-        _env_file=None,
-        environment=Environment.TEST,
-        database_url=postgres_url,
-        secret_key=TEST_SECRET,
-    )
-    built = Container.build(settings)
-    yield built
-    await built.close()
-
-
 async def status_of(http: httpx.AsyncClient, order_id: str, who: Account) -> str:
     response = await http.get(f"/api/v1/orders/{order_id}", headers=who.headers)
     response.raise_for_status()
@@ -82,10 +68,10 @@ async def wait_for(http: httpx.AsyncClient, order_id: str, who: Account, wanted:
 
 
 async def test_a_slow_refund_holds_no_connection(
-    server: Process, provider: Process, container: Container
+    server: Process, provider: Process, postgres_container: Container
 ) -> None:
-    customer = await make_account(container, f"slow-{uuid.uuid4().hex[:6]}@example.com")
-    item = await add_item(container, f"SLOW-{uuid.uuid4().hex[:6]}", stock=5)
+    customer = await make_account(postgres_container, f"slow-{uuid.uuid4().hex[:6]}@example.com")
+    item = await add_item(postgres_container, f"SLOW-{uuid.uuid4().hex[:6]}", stock=5)
     body = {"lines": [{"item_id": str(item.id), "quantity": 2}], "payment_method": "pm_card_visa"}
     async with httpx.AsyncClient(base_url=server.base, timeout=DEADLINE) as http:
         placed = await http.post("/api/v1/orders", json=body, headers=customer.headers)
