@@ -4,8 +4,9 @@ from __future__ import annotations
 
 import uuid
 from datetime import UTC, datetime, timedelta
+from typing import cast
 
-from sqlalchemy import bindparam, func, insert, select, update
+from sqlalchemy import Table, bindparam, func, insert, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from orderly.models import OutboxMessage, ProcessedEvent
@@ -15,7 +16,7 @@ from orderly.models import OutboxMessage, ProcessedEvent
 _PROCESSED = select(ProcessedEvent.id).where(
     ProcessedEvent.event_id == bindparam("event_id"), ProcessedEvent.handler == bindparam("handler")
 )
-_RECORD = insert(ProcessedEvent.metadata.tables[ProcessedEvent.__tablename__])
+_RECORD = insert(cast(Table, ProcessedEvent.__table__))  # typed as any FromClause
 
 
 class OutboxRepository:
