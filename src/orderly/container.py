@@ -117,8 +117,8 @@ class Container:
 
 
 def redis_client(settings: Settings) -> Redis | None:
-    """The Redis client when one is configured; redis-py is imported only then (about 0.1 s
-    of every start without Redis, the embedded default)."""
+    """The Redis client when one is configured; redis-py is imported only then, so a start
+    without Redis (the embedded default) does not pay for importing it."""
     if not settings.redis_url:
         return None
     from redis.asyncio import Redis

@@ -64,8 +64,8 @@ def connection_gate(settings: Settings) -> ConnectionGate | None:
     """One slot per pooled connection (PostgreSQL). The overflow stays outside the gate, as
     headroom for what does not pass it (readiness checks, the relay's and runner's own
     sessions): admitting units of work into overflow connections made the pool open and
-    close a connection per request under load (a PostgreSQL backend forked each time;
-    GET /api/v1/items went from 536 to 340 req/s with 10 overflow slots in use)."""
+    close a connection per request under load (a PostgreSQL backend forked each time, and
+    throughput fell)."""
     if settings.is_sqlite:
         return None
     return ConnectionGate(settings.database_pool_size, timeout=settings.database_pool_timeout)

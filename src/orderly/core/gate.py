@@ -3,7 +3,7 @@
 SQLAlchemy's async pool hands connections out through an ``asyncio.Queue``, which lets a
 newcomer take a connection that was just returned before the task woken for it runs. With
 more requests in flight than connections, some requests lose that race again and again:
-the benchmark saw single-row reads wait 2-6 s behind 32 connections on a pool of 20.
+under the benchmark's load, single-row reads waited seconds for a connection.
 The gate admits at most as many units of work as the pool keeps connections and hands a
 released slot straight to the longest waiter, so the pool itself is never contended.
 """

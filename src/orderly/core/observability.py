@@ -1,7 +1,7 @@
 """Off by default, on by settings: Sentry error reporting and OpenTelemetry tracing.
 
-The SDKs are imported only when their setting is on: together they are about a tenth of a
-second of start-up and several MB per process that most deployments do not use.
+The SDKs are imported only when their setting is on: they add start-up time and memory to
+every process, which most deployments do not use.
 """
 
 from __future__ import annotations

@@ -44,7 +44,7 @@ class TokenPair:
 
 
 class PasswordHasher:
-    """Argon2id hashing off the event loop (a hash costs tens of milliseconds of CPU)."""
+    """Argon2id hashing off the event loop (a hash is CPU-expensive by design)."""
 
     def __init__(self) -> None:
         self._hash = PasswordHash((Argon2Hasher(),))
@@ -63,8 +63,8 @@ class PasswordHasher:
 class TokenCodec:
     """Issues and verifies tokens. Verified tokens are remembered until they expire (at most
     ``VERIFIED_CACHE_SIZE`` of them): a client sends the same access token with every
-    request, and verifying it again (base64, JSON, HMAC, claim checks) profiled at ~4 % of
-    an authenticated request. Revocation is unaffected: the user's token version and state
+    request, and verifying it again (base64, JSON, HMAC, claim checks) showed in the profile
+    of every authenticated request. Revocation is unaffected: the user's token version and state
     are read from the database on every request."""
 
     VERIFIED_CACHE_SIZE = 4096

@@ -38,8 +38,8 @@ class Mailer:
         carries the same id and mail clients show it once.
 
         Built with the standard library's ``email.mime`` classes: ``EmailMessage`` parses
-        every header it is given into objects and refolds it when written, about three
-        times the CPU (2.6 of a worker's ~4 ms per mail). Their policy encodes a non-ASCII
+        every header it is given into objects and refolds it when written, most of the CPU
+        a worker spent on a mail. Their policy encodes a non-ASCII
         header whole (RFC 2047), so addresses are formatted here: only the name is encoded.
         """
         context.setdefault("shop_url", self._settings.public_url)

@@ -1,5 +1,5 @@
 """The v1 resources. Each router is included into the app directly under ``PREFIX``: one
-level of routers instead of two makes FastAPI match a request with half the work."""
+level of routers instead of two makes FastAPI match a request with less work."""
 
 from fastapi import APIRouter
 
