@@ -14,6 +14,7 @@ from typing import TYPE_CHECKING
 import httpx
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 
+from orderly.api import links
 from orderly.core.config import Settings
 from orderly.core.database import (
     SessionFactories,
@@ -76,7 +77,12 @@ class Container:
         )
         payments = PaymentService(uow, provider=provider)
         mailer = Mailer(settings)
-        reports = ReportService(uow, mailer=mailer, public_url=settings.public_url)
+        public_url = settings.public_url.rstrip("/")
+        reports = ReportService(
+            uow,
+            mailer=mailer,
+            download_url=lambda report_id: public_url + links.report_download(report_id),
+        )
 
         async def produce_here(report_id: uuid.UUID) -> None:
             await reports.produce(report_id=report_id)

@@ -262,9 +262,12 @@ async def test_sales_report_is_produced_and_downloadable(
         "day,currency,orders,items,revenue",
         f"{today},EUR,2,3,30.00",
     ]
-    await eventually(
+    sent = await eventually(
         lambda: [m for m in mails(mail_dir) if "Sales report" in m["Subject"]], "the report mail"
     )
+    text = sent[0].get_body(preferencelist=("plain",))
+    assert text is not None
+    assert f"{container.settings.public_url}{report['download_url']}" in text.get_content()
 
 
 async def test_report_requests_are_checked(

@@ -7,6 +7,7 @@ import csv
 import io
 import uuid
 from collections import defaultdict
+from collections.abc import Callable
 from datetime import UTC, date, datetime, time, timedelta
 from typing import Any
 
@@ -36,10 +37,18 @@ class ReportNotReady(Conflict):
 
 
 class ReportService:
-    def __init__(self, uow: UnitOfWorkFactory, *, mailer: Mailer, public_url: str) -> None:
+    def __init__(
+        self,
+        uow: UnitOfWorkFactory,
+        *,
+        mailer: Mailer,
+        download_url: Callable[[uuid.UUID], str],
+    ) -> None:
+        """``download_url`` makes the address of a report's CSV for the mail to the admins:
+        the API's paths are not the service's to know, the composition root passes it in."""
         self._uow = uow
         self._mailer = mailer
-        self._public_url = public_url.rstrip("/")
+        self._download_url = download_url
 
     async def request(
         self, *, requested_by: uuid.UUID | None, date_from: date, date_to: date
@@ -56,7 +65,7 @@ class ReportService:
             await uow.commit()
         return report
 
-    async def get(self, *, report_id: uuid.UUID) -> SalesReport:
+    async def get_report(self, *, report_id: uuid.UUID) -> SalesReport:
         async with self._uow(read_only=True) as uow:
             report = await uow.reports.get(report_id)
         if report is None:
@@ -65,7 +74,7 @@ class ReportService:
 
     async def download(self, *, report_id: uuid.UUID) -> tuple[str, str]:
         """The CSV of a finished report and a file name for it."""
-        report = await self.get(report_id=report_id)
+        report = await self.get_report(report_id=report_id)
         if report.status is not ReportStatus.SUCCEEDED or report.content is None:
             raise ReportNotReady(f"The report is {report.status.value}, not ready for download")
         return f"sales-{report.date_from}-{report.date_to}.csv", report.content
@@ -122,7 +131,7 @@ class ReportService:
                 message_id=uuid.uuid5(report.id, admin.email),
                 date_from=report.date_from.isoformat(),
                 date_to=report.date_to.isoformat(),
-                download_url=f"{self._public_url}/api/v1/reports/{report.id}/download",
+                download_url=self._download_url(report.id),
                 orders=orders,
             )
             await self._mailer.send(message)

@@ -3,7 +3,8 @@ level of routers instead of two makes FastAPI match a request with less work."""
 
 from fastapi import APIRouter
 
+from orderly.api import links
 from orderly.api.v1.endpoints import auth, items, orders, reports, users
 
-PREFIX = "/api/v1"
+PREFIX = links.V1
 ROUTERS: list[APIRouter] = [auth.router, users.router, items.router, orders.router, reports.router]

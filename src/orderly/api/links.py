@@ -1,0 +1,13 @@
+"""Paths of API resources that are linked to from outside the route that serves them: a
+report's CSV is linked from the report's state and from the mail a worker sends."""
+
+from __future__ import annotations
+
+import uuid
+
+V1 = "/api/v1"
+
+
+def report_download(report_id: uuid.UUID) -> str:
+    """Served by ``download_report`` in api/v1/endpoints/reports.py."""
+    return f"{V1}/reports/{report_id}/download"
