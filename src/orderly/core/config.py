@@ -131,6 +131,33 @@ class Settings(BaseSettings):
     payment_breaker_threshold: int = Field(default=5, ge=1)
     payment_breaker_reset_seconds: float = Field(default=30.0, gt=0)
 
+    # Outbound webhooks: deliveries are scheduled in the database (next attempt time), so the
+    # retry schedule, which reaches about a day, never waits in the broker.
+    webhook_timeout: float = Field(default=10.0, gt=0, le=60, description="per attempt, total")
+    webhook_retry_initial: float = Field(default=5.0, gt=0, description="first retry, seconds")
+    webhook_retry_factor: float = Field(default=4.0, ge=1)
+    webhook_retry_max_delay: float = Field(default=8 * 3600.0, gt=0, description="seconds")
+    webhook_max_attempts: int = Field(default=10, ge=1, le=50)
+    webhook_disable_after: float = Field(
+        default=5 * 24 * 3600.0, gt=0, description="an endpoint failing this long is disabled"
+    )
+    webhook_secret_overlap: float = Field(
+        default=24 * 3600.0, ge=0, description="seconds the old secret still signs after rotation"
+    )
+    webhook_poll_interval: float = Field(
+        default=5.0, gt=0, description="seconds between looks for due deliveries"
+    )
+    webhook_lease: float = Field(
+        default=60.0, gt=0, description="a claimed delivery is tried again after this if unsettled"
+    )
+    webhook_batch_size: int = Field(default=20, ge=1, le=200)
+    webhook_require_https: bool | None = Field(default=None, description="default: in production")
+    webhook_allow_networks: list[IPvAnyNetwork] | None = Field(
+        default=None,
+        description="networks a webhook may reach although not public; "
+        "default: loopback outside production, none in production",
+    )
+
     @property
     def is_sqlite(self) -> bool:
         return self.database_url.startswith("sqlite")
@@ -148,10 +175,32 @@ class Settings(BaseSettings):
         return self.environment is Environment.DEVELOPMENT
 
     @property
+    def webhooks_need_https(self) -> bool:
+        if self.webhook_require_https is not None:
+            return self.webhook_require_https
+        return self.environment is Environment.PRODUCTION
+
+    @property
+    def webhook_private_networks(self) -> list[IPv4Network | IPv6Network]:
+        """The non-public networks webhooks may reach (a local receiver in development)."""
+        if self.webhook_allow_networks is not None:
+            return list(self.webhook_allow_networks)
+        return [] if self.environment is Environment.PRODUCTION else _loopback()
+
+    @property
     def logs_as_json(self) -> bool:
         if self.log_json is not None:
             return self.log_json
         return self.environment is Environment.PRODUCTION
+
+    @model_validator(mode="after")
+    def _webhook_lease_outlasts_an_attempt(self) -> Settings:
+        if self.webhook_lease <= self.webhook_timeout:
+            raise ValueError(
+                "ORDERLY_WEBHOOK_LEASE must be longer than ORDERLY_WEBHOOK_TIMEOUT, or a delivery "
+                "still being sent is claimed and sent again"
+            )
+        return self
 
     @model_validator(mode="after")
     def _production_is_safe(self) -> Settings:
