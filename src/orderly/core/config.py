@@ -1,18 +1,44 @@
-"""Settings: the only place that reads the environment (prefix ``ORDERLY_``, ``.env`` supported)."""
+"""Settings: the only place that reads the environment (prefix ``ORDERLY_``, ``.env`` supported).
+
+Where a value comes from, first match wins: arguments given to ``Settings(...)``, environment
+variables, the ``.env`` file, a file named after the variable in ``ORDERLY_SECRETS_DIR`` (a
+Kubernetes Secret volume, Docker secrets in ``/run/secrets``), the default. Secrets are
+``SecretStr`` (shown as ``**********``); settings that may hold credentials in a URL are
+left out of ``repr(settings)``.
+"""
 
 from __future__ import annotations
 
+import os
 from enum import StrEnum
 from ipaddress import IPv4Network, IPv6Network
+from pathlib import Path
+from typing import get_args
 
 from pydantic import Field, IPvAnyNetwork, SecretStr, model_validator
-from pydantic_settings import BaseSettings, SettingsConfigDict
+from pydantic_settings import (
+    BaseSettings,
+    PydanticBaseSettingsSource,
+    SecretsSettingsSource,
+    SettingsConfigDict,
+)
 
 DEFAULT_SECRET_KEY = "dev-insecure-secret-key-change-me-0123456789"  # noqa: S105
 
 
 def _loopback() -> list[IPv4Network | IPv6Network]:
     return [IPv4Network("127.0.0.0/8"), IPv6Network("::1/128")]
+
+
+def secret_settings() -> list[str]:
+    """The variables that hold secrets: every ``SecretStr`` setting, and the URLs that may
+    carry a password (kept out of ``repr``). Deploy files deliver these as files."""
+    names = []
+    for name, field in Settings.model_fields.items():
+        kind = field.annotation
+        if not field.repr or kind is SecretStr or SecretStr in get_args(kind):
+            names.append(f"ORDERLY_{name.upper()}")
+    return names
 
 
 class Environment(StrEnum):
@@ -23,14 +49,23 @@ class Environment(StrEnum):
 
 class Settings(BaseSettings):
     model_config = SettingsConfigDict(
-        env_prefix="ORDERLY_", env_file=".env", env_file_encoding="utf-8", extra="ignore"
+        env_prefix="ORDERLY_",
+        env_file=".env",
+        env_file_encoding="utf-8",
+        extra="ignore",
+        hide_input_in_errors=True,  # an invalid setting is named, its value (maybe a secret) not
     )
 
     environment: Environment = Environment.DEVELOPMENT
+    secrets_dir: str | None = Field(
+        default=None,
+        description="directory of files named after settings (ORDERLY_SECRET_KEY, ...); "
+        "read from the environment only",
+    )
     host: str = "127.0.0.1"
     port: int = Field(default=8000, ge=1, le=65535)
 
-    database_url: str = "sqlite+aiosqlite:///./orderly.db"
+    database_url: str = Field(default="sqlite+aiosqlite:///./orderly.db", repr=False)
     database_pool_size: int = Field(default=10, ge=1)
     database_max_overflow: int = Field(default=10, ge=0)
     database_pool_timeout: float = Field(default=10.0, gt=0)
@@ -60,7 +95,9 @@ class Settings(BaseSettings):
     log_json: bool | None = Field(default=None, description="default: JSON in production only")
     log_level: str = "INFO"
 
-    redis_url: str | None = Field(default=None, description="rate limits shared across processes")
+    redis_url: str | None = Field(
+        default=None, repr=False, description="rate limits shared across processes"
+    )
     redis_key_prefix: str = "orderly"
     rate_limit_enabled: bool = True
     rate_limit_login: str = "5/minute"
@@ -91,7 +128,7 @@ class Settings(BaseSettings):
     )
 
     broker_url: str | None = Field(
-        default=None, description="redis:// or amqp://; unset: the in-process job runner"
+        default=None, repr=False, description="redis:// or amqp://; unset: the in-process runner"
     )
     broker_visibility_timeout: int = Field(
         default=3600, ge=10, description="Redis: seconds before an unacknowledged task returns"
@@ -157,6 +194,25 @@ class Settings(BaseSettings):
         description="networks a webhook may reach although not public; "
         "default: loopback outside production, none in production",
     )
+
+    @classmethod
+    def settings_customise_sources(
+        cls,
+        settings_cls: type[BaseSettings],
+        init_settings: PydanticBaseSettingsSource,
+        env_settings: PydanticBaseSettingsSource,
+        dotenv_settings: PydanticBaseSettingsSource,
+        file_secret_settings: PydanticBaseSettingsSource,
+    ) -> tuple[PydanticBaseSettingsSource, ...]:
+        """pydantic-settings' own order; the secrets directory is named by ORDERLY_SECRETS_DIR
+        (or ``Settings(_secrets_dir=...)``). Every setting can come from a file there."""
+        directory = os.environ.get("ORDERLY_SECRETS_DIR")
+        secrets = file_secret_settings
+        if directory and getattr(secrets, "secrets_dir", None) is None:
+            if not Path(directory).is_dir():
+                raise ValueError(f"ORDERLY_SECRETS_DIR={directory} is not a directory")
+            secrets = SecretsSettingsSource(settings_cls, secrets_dir=directory)
+        return init_settings, env_settings, dotenv_settings, secrets
 
     @property
     def is_sqlite(self) -> bool:
