@@ -144,6 +144,17 @@ class SalesReportRequested(Event):
     report_id: uuid.UUID
 
 
+@dataclass(frozen=True, kw_only=True)
+class WebhookEndpointDisabled(Event):
+    """The sender gave up on a webhook endpoint (it answered 410 Gone, or kept failing);
+    the administrators are told by mail."""
+
+    queue: ClassVar[str] = "emails"
+    endpoint_id: uuid.UUID
+    url: str
+    reason: str
+
+
 EVENT_TYPES: dict[str, type[Event]] = {
     kind.__name__: kind
     for kind in (
@@ -158,6 +169,7 @@ EVENT_TYPES: dict[str, type[Event]] = {
         OrderFulfilled,
         OrderExpired,
         SalesReportRequested,
+        WebhookEndpointDisabled,
     )
 }
 
