@@ -1,8 +1,9 @@
 """One transaction per use case: the repositories share one session; only ``commit`` writes.
 
 Entities record their own events (``RecordsEvents``); at commit the unit of work collects the
-events of every entity it loaded or added and writes them to the outbox in the same
-transaction, so an event exists if and only if its change committed.
+events of every entity it loaded or added and writes them to the outbox, and each order
+event to its order's timeline, in the same transaction: an event (and a timeline entry)
+exists if and only if its change committed.
 
 Services depend on the ``UnitOfWork`` protocol, so unit tests pass in-memory fakes and the
 API, the CLI and the workers pass ``SqlUnitOfWork``.
@@ -22,7 +23,7 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from orderly.core.database import SessionFactories
 from orderly.core.errors import Conflict
 from orderly.core.gate import ConnectionGate
-from orderly.events.types import Event
+from orderly.events.types import Event, OrderEvent
 from orderly.models import (
     Item,
     ItemFilter,
@@ -33,6 +34,7 @@ from orderly.models import (
     OutboxMessage,
     Payment,
     SalesReport,
+    TimelineEntry,
     User,
 )
 from orderly.models.base import RecordsEvents
@@ -144,6 +146,7 @@ class UnitOfWork(Protocol):
 
 
 _INSERT_OUTBOX = insert(OutboxMessage)
+_INSERT_TIMELINE = insert(TimelineEntry)
 
 
 def _outbox_row(event: Event) -> dict[str, Any]:
@@ -240,9 +243,13 @@ class SqlUnitOfWork:
         if self._read_only:
             raise ReadOnlyUnitOfWork("a read-only unit of work cannot commit")
         events = _recorded_events(self.session)
+        timeline = [TimelineEntry.values_for(e) for e in events if isinstance(e, OrderEvent)]
         try:
+            await self.session.flush()  # the entities first: outbox and timeline rows follow
             if events:
                 await self.session.execute(_INSERT_OUTBOX, [_outbox_row(e) for e in events])
+            if timeline:
+                await self.session.execute(_INSERT_TIMELINE, timeline)
             await self.session.commit()
         except IntegrityError as exc:
             await self.session.rollback()

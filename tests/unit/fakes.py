@@ -11,7 +11,7 @@ from datetime import datetime
 from types import TracebackType
 from typing import Any, Self
 
-from orderly.events.types import Event
+from orderly.events.types import Event, OrderEvent
 from orderly.models import (
     Item,
     ItemFilter,
@@ -22,6 +22,7 @@ from orderly.models import (
     Payment,
     Role,
     SalesReport,
+    TimelineEntry,
     User,
 )
 from orderly.models.base import RecordsEvents
@@ -276,6 +277,7 @@ class FakeUnitOfWork:
         self.commits = 0
         self.fail_next_commit = False
         self.events: list[Event] = []  # what a real unit of work would write to the outbox
+        self.timeline: list[TimelineEntry] = []  # and to the orders' timelines
         self.outbox = FakeOutbox(self.events)
         self.read_only = False
         self.opened: list[bool] = []  # read_only of every use, in order
@@ -304,7 +306,11 @@ class FakeUnitOfWork:
             self._recorded_events()
             raise ConstraintViolated("unique constraint")
         self.commits += 1
-        self.events += self._recorded_events()
+        recorded = self._recorded_events()
+        self.events += recorded
+        for event in recorded:
+            if isinstance(event, OrderEvent):
+                self.timeline.append(TimelineEntry(**TimelineEntry.values_for(event)))
 
     async def rollback(self) -> None:
         return None

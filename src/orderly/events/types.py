@@ -7,6 +7,7 @@ and which status the order moved from and to, so that the outbox alone tells an 
 from __future__ import annotations
 
 import dataclasses
+import re
 import typing
 import uuid
 from dataclasses import dataclass, field
@@ -74,14 +75,31 @@ class UserRegistered(Event):
 @dataclass(frozen=True, kw_only=True)
 class OrderEvent(Event):
     """Something that happened to one order, by ``actor``; ``to_status`` is its status after
-    (unchanged for facts that move no status, such as a refund of an order already ended)."""
+    (unchanged for facts that move no status, such as a refund of an order already ended).
+    ``sequence`` numbers the order's events 1, 2, 3, ... (its timeline position)."""
 
     order_id: uuid.UUID
     user_id: uuid.UUID
+    sequence: int
     actor: Actor
     reason: str | None = None
     from_status: str | None = None
     to_status: str
+
+    @classmethod
+    def public_name(cls) -> str:
+        """The name clients see (timeline, webhooks): ``OrderPaid`` -> ``order.paid``."""
+        words = re.findall(r"[A-Z][a-z]*", cls.__name__)
+        return f"{words[0].lower()}.{'_'.join(word.lower() for word in words[1:])}"
+
+    def details(self) -> dict[str, Any]:
+        """What this kind of event adds to the common fields (references, amounts, ...)."""
+        common = {item.name for item in dataclasses.fields(OrderEvent)}
+        return {
+            item.name: _to_json(getattr(self, item.name))
+            for item in dataclasses.fields(self)
+            if item.name not in common
+        }
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -102,6 +120,7 @@ class OrderPaymentFailed(OrderEvent):
 
 @dataclass(frozen=True, kw_only=True)
 class OrderCancelled(OrderEvent):
+    queue: ClassVar[str] = "emails"
     refunded: bool
     refund_reference: str | None = None
 
@@ -118,6 +137,7 @@ class OrderRefundRequested(OrderEvent):
 
 @dataclass(frozen=True, kw_only=True)
 class OrderRefunded(OrderEvent):
+    queue: ClassVar[str] = "emails"
     amount_minor: int
     currency: str
     refund_reference: str
@@ -127,15 +147,24 @@ class OrderRefunded(OrderEvent):
 class OrderRefundFailed(OrderEvent):
     """The provider refused the refund; a cancellation goes back to ``paid`` (see reason)."""
 
+    queue: ClassVar[str] = "emails"
+
 
 @dataclass(frozen=True, kw_only=True)
 class OrderFulfilled(OrderEvent):
-    pass
+    queue: ClassVar[str] = "emails"
 
 
 @dataclass(frozen=True, kw_only=True)
 class OrderExpired(OrderEvent):
-    pass
+    queue: ClassVar[str] = "emails"
+
+
+@dataclass(frozen=True, kw_only=True)
+class OrderNoteAdded(OrderEvent):
+    """An administrator wrote a note on the order's timeline; the status does not change."""
+
+    note: str
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -168,6 +197,7 @@ EVENT_TYPES: dict[str, type[Event]] = {
         OrderRefundFailed,
         OrderFulfilled,
         OrderExpired,
+        OrderNoteAdded,
         SalesReportRequested,
         WebhookEndpointDisabled,
     )
@@ -176,13 +206,15 @@ EVENT_TYPES: dict[str, type[Event]] = {
 
 def event_from_payload(event_type: str, payload: dict[str, Any]) -> Event:
     """Rebuild an event from its outbox payload (JSON types back to UUIDs, datetimes, actors).
-    Rows written before events carried an actor are read as the system's doing."""
+    Rows written before order events carried an actor and a sequence are read as the
+    system's doing, at position 0."""
     kind = EVENT_TYPES[event_type]
     hints = typing.get_type_hints(kind)
     names = {f.name for f in dataclasses.fields(kind)}
     values = {name: _from_json(hints[name], raw) for name, raw in payload.items() if name in names}
     if "actor" in names:
         values.setdefault("actor", Actor.system())
+        values.setdefault("sequence", 0)
     return kind(**values)
 
 

@@ -6,7 +6,9 @@ from orderly.models.order import LineRequest, Order, OrderLine, OrderStatus
 from orderly.models.outbox import OutboxMessage, ProcessedEvent
 from orderly.models.payment import Payment, PaymentStatus
 from orderly.models.report import ReportStatus, SalesReport
+from orderly.models.timeline import TimelineEntry
 from orderly.models.user import Role, User
+from orderly.models.webhook import WebhookAttempt, WebhookDelivery, WebhookEndpoint
 
 __all__ = [
     "Base",
@@ -25,5 +27,9 @@ __all__ = [
     "ReportStatus",
     "Role",
     "SalesReport",
+    "TimelineEntry",
     "User",
+    "WebhookAttempt",
+    "WebhookDelivery",
+    "WebhookEndpoint",
 ]

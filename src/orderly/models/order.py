@@ -35,6 +35,7 @@ from orderly.events.types import (
     OrderEvent,
     OrderExpired,
     OrderFulfilled,
+    OrderNoteAdded,
     OrderPaid,
     OrderPaymentFailed,
     OrderPlaced,
@@ -44,6 +45,7 @@ from orderly.events.types import (
 )
 from orderly.models.base import Base, RecordsEvents, Timestamped, str_enum, utcnow
 from orderly.models.item import Item
+from orderly.models.timeline import TimelineEntry
 
 E = TypeVar("E", bound=OrderEvent)
 
@@ -127,11 +129,18 @@ class Order(RecordsEvents, Timestamped, Base):
     idempotency_key: Mapped[str | None] = mapped_column(String(255))
     request_fingerprint: Mapped[str | None] = mapped_column(String(64))
 
+    # Position of the last recorded event on the order's timeline (1 = placed).
+    timeline_position: Mapped[int] = mapped_column(default=0)
+
     lines: Mapped[list[OrderLine]] = relationship(
         back_populates="order",
         lazy="raise",
         cascade="all, delete-orphan",
         order_by="OrderLine.position",
+    )
+    # Read only: entries are written by the unit of work from the events the order records.
+    timeline: Mapped[list[TimelineEntry]] = relationship(
+        viewonly=True, lazy="raise", order_by=TimelineEntry.sequence
     )
 
     @classmethod
@@ -164,6 +173,7 @@ class Order(RecordsEvents, Timestamped, Base):
             payment_method=payment_method,
             idempotency_key=idempotency_key,
             request_fingerprint=request_fingerprint,
+            timeline_position=0,
             lines=[
                 OrderLine(
                     id=uuid.uuid4(),
@@ -262,6 +272,10 @@ class Order(RecordsEvents, Timestamped, Base):
             self._event(OrderRefundFailed, actor=actor, from_status=previous, reason=reason)
         )
 
+    def add_note(self, *, actor: Actor, note: str) -> None:
+        """A note on the timeline (support staff: "customer called about the delivery")."""
+        self.record(self._event(OrderNoteAdded, actor=actor, from_status=self.status, note=note))
+
     @property
     def holds_stock(self) -> bool:
         return self.status in HOLDS_STOCK
@@ -295,9 +309,11 @@ class Order(RecordsEvents, Timestamped, Base):
     def _event(
         self, kind: type[E], *, actor: Actor, from_status: OrderStatus | None, **details: Any
     ) -> E:
+        self.timeline_position += 1
         return kind(
             order_id=self.id,
             user_id=self.user_id,
+            sequence=self.timeline_position,
             actor=actor,
             from_status=from_status.value if from_status else None,
             to_status=self.status.value,
