@@ -11,6 +11,7 @@ from fastapi import APIRouter, Depends, Request
 from fastapi.responses import JSONResponse
 
 from orderly.api.deps import get_container
+from orderly.api.openapi import problem_responses
 from orderly.api.problems import render
 from orderly.container import Container
 from orderly.core.database import ping
@@ -53,7 +54,7 @@ async def live() -> dict[str, str]:
     return {"status": "ok"}
 
 
-@router.get("/ready", responses={503: {"description": "A dependency is down"}})
+@router.get("/ready", responses=problem_responses(NotReady))
 async def ready(
     request: Request, container: Annotated[Container, Depends(get_container)]
 ) -> JSONResponse:
