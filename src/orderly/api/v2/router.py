@@ -5,14 +5,13 @@ from __future__ import annotations
 import uuid
 from datetime import datetime
 
-from fastapi import APIRouter, Request, Response, status
+from fastapi import APIRouter, Request, status
 
-from orderly.api.deps import Catalog, CurrentUser, Orders, Writer
+from orderly.api.deps import Catalog, CurrentUser, Orders
 from orderly.api.openapi import problem_responses
-from orderly.api.v1.endpoints.orders import PLACING_PROBLEMS, IdempotencyKey, place_and_describe
+from orderly.api.v1.endpoints.orders import PlacedOrder, placing_responses
 from orderly.api.v2 import cursor
 from orderly.repositories.items import sort_value
-from orderly.schemas.orders import OrderCreate
 from orderly.schemas.v2 import (
     CursorPage,
     ItemBrowseQuery,
@@ -83,19 +82,7 @@ async def read_order(order_id: uuid.UUID, user: CurrentUser, orders: Orders) -> 
     "/orders",
     tags=["orders v2"],
     status_code=status.HTTP_201_CREATED,
-    responses={
-        200: {"model": OrderReadV2, "description": "Replayed: the order this key created"},
-        **PLACING_PROBLEMS,
-    },
+    responses=placing_responses(OrderReadV2),
 )
-async def place_order(
-    body: OrderCreate,
-    user: Writer,
-    orders: Orders,
-    response: Response,
-    idempotency_key: IdempotencyKey = None,
-) -> OrderReadV2:
-    order = await place_and_describe(
-        body, user=user, orders=orders, response=response, key=idempotency_key, version="v2"
-    )
+async def place_order(order: PlacedOrder) -> OrderReadV2:
     return OrderReadV2.of(order)

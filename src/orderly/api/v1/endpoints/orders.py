@@ -1,13 +1,14 @@
 from __future__ import annotations
 
 import uuid
-from typing import Annotated
+from typing import Annotated, Any
 
-from fastapi import APIRouter, Body, Header, Response, status
+from fastapi import APIRouter, Body, Depends, Header, Request, Response, status
+from pydantic import BaseModel
 
 from orderly.api.deps import AdminWriter, CurrentUser, Orders, Payments, Writer
 from orderly.api.openapi import problem_responses
-from orderly.models import Order, User
+from orderly.models import Order
 from orderly.models.order import IllegalTransition, MixedCurrencies
 from orderly.schemas.common import Page
 from orderly.schemas.orders import (
@@ -24,7 +25,6 @@ from orderly.services.orders import (
     ItemUnavailable,
     NewLine,
     OrderNotFound,
-    OrderService,
 )
 from orderly.services.payments import PaymentMethodMissing, PaymentProviderDown
 from orderly.unit_of_work import ConstraintViolated
@@ -52,50 +52,41 @@ IdempotencyKey = Annotated[
 ]
 
 
-async def place_and_describe(
-    body: OrderCreate,
+async def place(
     *,
-    user: User,
-    orders: OrderService,
+    body: OrderCreate,
+    user: Writer,
+    orders: Orders,
+    request: Request,
     response: Response,
-    key: str | None,
-    version: str,
+    idempotency_key: IdempotencyKey = None,
 ) -> Order:
-    """Place the order; 201 with its Location, or 200 when an idempotency key replays it."""
+    """Place the order, for both versions' ``POST .../orders``: 201 with its Location under
+    the collection it was posted to, or 200 when an idempotency key replays it."""
     placed = await orders.place(
         customer=user,
         lines=[NewLine(item_id=line.item_id, quantity=line.quantity) for line in body.lines],
-        idempotency_key=key,
+        idempotency_key=idempotency_key,
         payment_method=body.payment_method,
     )
-    response.headers["Location"] = f"/api/{version}/orders/{placed.order.id}"
+    response.headers["Location"] = f"{request.url.path}/{placed.order.id}"
     if not placed.created:
         response.status_code = status.HTTP_200_OK
         response.headers["Idempotent-Replayed"] = "true"
     return placed.order
 
 
-@router.post(
-    "",
-    status_code=status.HTTP_201_CREATED,
-    responses={
-        200: {
-            "model": OrderRead,
-            "description": "Replayed: the order this idempotency key created",
-        },
-        **PLACING_PROBLEMS,
-    },
-)
-async def place_order(
-    body: OrderCreate,
-    user: Writer,
-    orders: Orders,
-    response: Response,
-    idempotency_key: IdempotencyKey = None,
-) -> OrderRead:
-    order = await place_and_describe(
-        body, user=user, orders=orders, response=response, key=idempotency_key, version="v1"
-    )
+PlacedOrder = Annotated[Order, Depends(place)]
+
+
+def placing_responses(representation: type[BaseModel]) -> dict[int | str, dict[str, Any]]:
+    """What placing answers besides its 201: the replay and the problems."""
+    replayed = "Replayed: the order this idempotency key created"
+    return {200: {"model": representation, "description": replayed}, **PLACING_PROBLEMS}
+
+
+@router.post("", status_code=status.HTTP_201_CREATED, responses=placing_responses(OrderRead))
+async def place_order(order: PlacedOrder) -> OrderRead:
     return OrderRead.model_validate(order)
 
 
