@@ -177,6 +177,15 @@ async def test_order_inputs_refuse_control_characters(
     assert_problem(response, 422, "Idempotency-Key")
     response = await client.get("/api/v1/orders", params={"status": "\x00"}, headers=headers)
     assert_problem(response, 422, "status")
+    placed = await client.post("/api/v1/orders", json={"lines": [line]}, headers=customer.headers)
+    cancel = f"/api/v1/orders/{placed.json()['id']}/cancel"
+    response = await client.post(cancel, json={"reason": "gone\x00"}, headers=customer.headers)
+    assert_problem(response, 422, "reason")
+    too_long = await client.post(cancel, json={"reason": "x" * 501}, headers=customer.headers)
+    errors = assert_problem(too_long, 422, "reason")["errors"]
+    assert errors[0]["message"] == "String should have at most 500 characters"
+    order = await client.get(f"/api/v1/orders/{placed.json()['id']}", headers=customer.headers)
+    assert order.json()["status"] == "pending_payment"
 
 
 async def test_report_inputs_refuse_control_characters(

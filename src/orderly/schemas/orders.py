@@ -40,8 +40,8 @@ class OrderCancel(RequestModel):
     reason: (
         Annotated[
             str,
-            MultiLine,
             Field(min_length=1, max_length=500, description="why; kept with the order's events"),
+            MultiLine,
         ]
         | None
     ) = None
