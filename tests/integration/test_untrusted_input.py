@@ -195,3 +195,11 @@ async def test_report_inputs_refuse_control_characters(
     response = await client.post("/api/v1/reports/sales", json=body, headers=admin.headers)
     assert_problem(response, 422, "from")
     assert_problem(await client.get("/api/v1/reports/%00", headers=admin.headers), 422, "report_id")
+
+
+async def test_openapi_shows_patch_fields_as_not_nullable(client: httpx.AsyncClient) -> None:
+    schemas = (await client.get("/openapi.json")).json()["components"]["schemas"]
+    for name in ("ItemUpdate", "UserProfileUpdate", "UserAccessUpdate"):
+        for field, schema in schemas[name]["properties"].items():
+            assert "null" not in str(schema.get("anyOf", schema.get("type"))), (name, field)
+    assert schemas["ItemUpdate"]["properties"]["name"]["maxLength"] == 200
