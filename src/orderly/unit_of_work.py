@@ -12,7 +12,7 @@ API, the CLI and the workers pass ``SqlUnitOfWork``.
 from __future__ import annotations
 
 import uuid
-from datetime import datetime
+from datetime import datetime, timedelta
 from types import TracebackType
 from typing import Any, Protocol, Self
 
@@ -38,12 +38,19 @@ from orderly.models import (
     User,
 )
 from orderly.models.base import RecordsEvents
+from orderly.models.webhook import (
+    DeliveryStatus,
+    WebhookAttempt,
+    WebhookDelivery,
+    WebhookEndpoint,
+)
 from orderly.repositories.items import ItemRepository
 from orderly.repositories.orders import OrderRepository
 from orderly.repositories.outbox import OutboxRepository
 from orderly.repositories.payments import PaymentRepository
 from orderly.repositories.reports import ReportRepository
 from orderly.repositories.users import UserRepository
+from orderly.repositories.webhooks import WebhookRepository
 
 
 class Users(Protocol):
@@ -120,6 +127,31 @@ class Outbox(Protocol):
     async def mark_processed(self, event_id: uuid.UUID, handler: str) -> None: ...
 
 
+class Webhooks(Protocol):
+    def add(self, endpoint: WebhookEndpoint) -> None: ...
+    async def get(self, endpoint_id: uuid.UUID) -> WebhookEndpoint | None: ...
+    async def get_for_update(self, endpoint_id: uuid.UUID) -> WebhookEndpoint | None: ...
+    async def page(self, *, limit: int, offset: int) -> tuple[list[WebhookEndpoint], int]: ...
+    async def subscribed_to(self, event_type: str) -> list[WebhookEndpoint]: ...
+    async def delete(self, endpoint: WebhookEndpoint) -> None: ...
+    async def add_deliveries(self, rows: list[dict[str, Any]]) -> int: ...
+    async def get_delivery(
+        self, endpoint_id: uuid.UUID, delivery_id: uuid.UUID, *, for_update: bool = ...
+    ) -> WebhookDelivery | None: ...
+    async def deliveries(
+        self, endpoint_id: uuid.UUID, *, status: DeliveryStatus | None, limit: int, offset: int
+    ) -> tuple[list[WebhookDelivery], int]: ...
+    async def attempts(self, delivery_id: uuid.UUID) -> list[WebhookAttempt]: ...
+    async def claim_due(
+        self, *, now: datetime, lease: timedelta, limit: int
+    ) -> list[tuple[WebhookDelivery, WebhookEndpoint]]: ...
+    def add_attempt(self, attempt: WebhookAttempt) -> None: ...
+    async def fail_pending(self, endpoint_id: uuid.UUID) -> None: ...
+    async def replay_failed_since(
+        self, endpoint_id: uuid.UUID, *, since: datetime, now: datetime
+    ) -> int: ...
+
+
 class UnitOfWork(Protocol):
     @property
     def users(self) -> Users: ...
@@ -133,6 +165,8 @@ class UnitOfWork(Protocol):
     def reports(self) -> Reports: ...
     @property
     def outbox(self) -> Outbox: ...
+    @property
+    def webhooks(self) -> Webhooks: ...
 
     async def __aenter__(self) -> Self: ...
     async def __aexit__(
@@ -191,6 +225,7 @@ class SqlUnitOfWork:
     payments: PaymentRepository
     reports: ReportRepository
     outbox: OutboxRepository
+    webhooks: WebhookRepository
 
     def __init__(
         self,
@@ -214,6 +249,7 @@ class SqlUnitOfWork:
         self.payments = PaymentRepository(self._session)
         self.reports = ReportRepository(self._session)
         self.outbox = OutboxRepository(self._session)
+        self.webhooks = WebhookRepository(self._session)
         return self
 
     async def __aexit__(

@@ -38,7 +38,9 @@ from orderly.unit_of_work import (
     UnitOfWork,
     UnitOfWorkFactory,
     Users,
+    Webhooks,
 )
+from tests.unit.webhook_fakes import FakeWebhooks
 
 
 class FakeUsers:
@@ -274,6 +276,7 @@ class FakeUnitOfWork:
         self.orders = FakeOrders()
         self.payments = FakePayments()
         self.reports = FakeReports()
+        self.webhooks = FakeWebhooks()
         self.commits = 0
         self.fail_next_commit = False
         self.events: list[Event] = []  # what a real unit of work would write to the outbox
@@ -320,6 +323,7 @@ class FakeUnitOfWork:
             *self.users.rows.values(),
             *self.orders.rows.values(),
             *self.reports.rows.values(),
+            *self.webhooks.endpoints.values(),
         ]
         events = [event for entity in entities for event in entity.collect_events()]
         return sorted(events, key=lambda event: event.occurred_at)
@@ -332,5 +336,6 @@ _ORDERS: type[Orders] = FakeOrders
 _PAYMENTS: type[Payments] = FakePayments
 _REPORTS: type[Reports] = FakeReports
 _OUTBOX: type[Outbox] = FakeOutbox
+_WEBHOOKS: type[Webhooks] = FakeWebhooks
 _UNIT_OF_WORK: type[UnitOfWork] = FakeUnitOfWork
 _UNITS_OF_WORK: type[UnitOfWorkFactory] = FakeUnitOfWork
