@@ -184,10 +184,13 @@ def fake_provider(
 @app.command()
 def serve(
     reload: Annotated[bool, typer.Option(help="Restart on code changes (development)")] = False,
-    workers: Annotated[int, typer.Option(min=1, help="Worker processes")] = 1,
+    workers: Annotated[
+        int | None, typer.Option(min=1, help="Worker processes [default: ORDERLY_WORKERS or 1]")
+    ] = None,
 ) -> None:
     """Serve the API (development: migrates and loads demo data first)."""
     settings = Settings()
+    workers = workers or settings.workers or 1
     if settings.run_migrations_on_start:
         migrations.upgrade(settings.database_url)
     if settings.seed_on_start:
@@ -208,5 +211,6 @@ def serve(
         log_config=None,
         access_log=False,  # orderly logs one richer line per request itself
         proxy_headers=True,
+        forwarded_allow_ips=settings.forwarded_allow_ips,
         timeout_graceful_shutdown=int(settings.shutdown_timeout),
     )

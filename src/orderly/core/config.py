@@ -64,6 +64,13 @@ class Settings(BaseSettings):
     )
     host: str = "127.0.0.1"
     port: int = Field(default=8000, ge=1, le=65535)
+    workers: int | None = Field(
+        default=None, ge=1, description="API processes; unset: 1 (orderly serve), CPUs (gunicorn)"
+    )
+    forwarded_allow_ips: list[str] = Field(
+        default_factory=lambda: ["127.0.0.1", "::1"],
+        description="proxies whose X-Forwarded-For/-Proto are believed (addresses or networks)",
+    )
 
     database_url: str = Field(default="sqlite+aiosqlite:///./orderly.db", repr=False)
     database_pool_size: int = Field(default=10, ge=1)
