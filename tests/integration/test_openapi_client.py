@@ -146,6 +146,17 @@ def test_every_error_answer_is_documented_as_a_problem(document: dict[str, Any])
     assert "ValidationError" not in document["components"]["schemas"]
 
 
+def test_every_success_is_documented_with_its_body(document: dict[str, Any]) -> None:
+    successes = [(w, status, r) for w, status, r in responses(document) if status[0] == "2"]
+    for where, status, response in successes:
+        if status == "204":
+            assert "content" not in response, where
+            continue
+        assert response["content"], (where, status)
+        for media in response["content"].values():
+            assert media["schema"], (where, status)
+
+
 def test_the_problem_schema_is_never_documented_as_plain_json(document: dict[str, Any]) -> None:
     for where, status, response in responses(document):
         plain = response.get("content", {}).get("application/json", {})

@@ -16,6 +16,7 @@ from orderly.api.problems import render
 from orderly.container import Container
 from orderly.core.database import ping
 from orderly.core.errors import Unavailable
+from orderly.schemas.health import Readiness
 
 router = APIRouter(prefix="/health", tags=["health"])
 READY_TIMEOUT_SECONDS = 2.0
@@ -54,7 +55,13 @@ async def live() -> dict[str, str]:
     return {"status": "ok"}
 
 
-@router.get("/ready", responses=problem_responses(NotReady))
+@router.get(
+    "/ready",
+    responses={
+        200: {"model": Readiness, "description": "Every dependency answers"},
+        **problem_responses(NotReady),
+    },
+)
 async def ready(
     request: Request, container: Annotated[Container, Depends(get_container)]
 ) -> JSONResponse:

@@ -159,8 +159,8 @@ def _describe(status: int | str, response: dict[str, Any]) -> str:
 
 
 def _name_enum_values(schemas: dict[str, Any]) -> None:
-    """``x-enum-varnames`` from the Python enum of the same name and values, where one exists."""
-    enums = {enum.__name__: enum for enum in _subclasses(Enum)}
+    """``x-enum-varnames`` from orderly's Python enum of the same name and values."""
+    enums = {e.__name__: e for e in _subclasses(Enum) if e.__module__.startswith("orderly.")}
     for name, schema in schemas.items():
         enum = enums.get(name)
         if enum is not None and schema.get("enum") == [member.value for member in enum]:
