@@ -103,7 +103,7 @@ def _celery(settings: Settings) -> Celery:
 @app.command()
 def worker(
     queues: Annotated[str, typer.Option(help="Comma-separated queues")] = (
-        "default,payments,emails,reports"
+        "default,payments,emails,reports,webhooks"
     ),
     concurrency: Annotated[int, typer.Option(min=1)] = 2,
     hostname: Annotated[str, typer.Option(help="Celery node name")] = "orderly@%h",
@@ -179,6 +179,29 @@ def fake_provider(
         slow_seconds=slow_seconds,
     )
     uvicorn.run(provider, host="127.0.0.1", port=port, log_level="warning")
+
+
+@app.command("fake-receiver")
+def fake_receiver(
+    port: Annotated[int, typer.Option(help="Port on 127.0.0.1")] = 8200,
+    secret: Annotated[
+        list[str] | None, typer.Option(help="whsec_... to verify signatures with (repeatable)")
+    ] = None,
+    fail_first: Annotated[int, typer.Option(min=0, help="Answer 500 to the first N")] = 0,
+    slow_seconds: Annotated[float, typer.Option(min=0.0, help="Answer every request late")] = 0.0,
+) -> None:
+    """Run the fake webhook receiver: verifies signatures, counts deliveries per webhook-id
+    (GET /_stats); POST /_control changes how it answers (fail, 410, slowly)."""
+    from orderly.fakes.webhook_receiver import Behaviour, create_receiver_app
+
+    behaviour = Behaviour(
+        secrets=list(secret or []),
+        fail_first=fail_first,
+        slow_first=1_000_000_000 if slow_seconds else 0,
+        slow_seconds=slow_seconds,
+    )
+    typer.echo(f"Receiving webhooks on http://127.0.0.1:{port}/<any path>  (stats: /_stats)")
+    uvicorn.run(create_receiver_app(behaviour), host="127.0.0.1", port=port, log_level="warning")
 
 
 @app.command()

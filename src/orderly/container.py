@@ -29,11 +29,14 @@ from orderly.fakes.payment_provider import create_provider_app
 from orderly.integrations.breaker import CircuitBreaker
 from orderly.integrations.email import Mailer
 from orderly.integrations.payments import PaymentProvider, RetryPolicy
+from orderly.integrations.webhooks import AddressPolicy, WebhookSender
 from orderly.services.catalog import CatalogService
 from orderly.services.orders import OrderService
 from orderly.services.payments import PaymentService
 from orderly.services.reports import ReportService
 from orderly.services.users import UserService
+from orderly.services.webhook_delivery import Doorbell, RetrySchedule, Wake, WebhookDeliveries
+from orderly.services.webhooks import WebhookService
 from orderly.unit_of_work import UnitOfWork, UnitOfWorkFactory, sql_units_of_work
 
 if TYPE_CHECKING:
@@ -56,11 +59,24 @@ class Container:
     mailer: Mailer
     reports: ReportService
     dispatcher: EventDispatcher
+    webhooks: WebhookService
+    webhook_deliveries: WebhookDeliveries
+    webhook_sender: WebhookSender
+    # Rung when deliveries become due; the in-process runner waits on it (no broker).
+    webhook_doorbell: Doorbell
 
     @classmethod
-    def build(cls, settings: Settings, *, start_report: StartReport | None = None) -> Container:
+    def build(
+        cls,
+        settings: Settings,
+        *,
+        start_report: StartReport | None = None,
+        wake_webhooks: Wake | None = None,
+    ) -> Container:
         """``start_report``: how a requested report gets produced; by default right here
-        (the embedded runner), in a Celery worker as a chain of tasks."""
+        (the embedded runner), in a Celery worker as a chain of tasks. ``wake_webhooks``:
+        how the webhook sender learns that deliveries are due; by default the in-process
+        runner's doorbell, in a Celery worker a task on the webhooks queue."""
         engine = create_engine(settings)
         sessions = create_session_factories(engine, gate=connection_gate(settings))
         uow = sql_units_of_work(sessions)
@@ -87,8 +103,36 @@ class Container:
         async def produce_here(report_id: uuid.UUID) -> None:
             await reports.produce(report_id=report_id)
 
+        doorbell = Doorbell()
+        sender = build_webhook_sender(settings)
+        deliveries = WebhookDeliveries(
+            uow,
+            sender=sender,
+            schedule=RetrySchedule(
+                initial=settings.webhook_retry_initial,
+                factor=settings.webhook_retry_factor,
+                max_delay=settings.webhook_retry_max_delay,
+                max_attempts=settings.webhook_max_attempts,
+            ),
+            lease=timedelta(seconds=settings.webhook_lease),
+            disable_after=timedelta(seconds=settings.webhook_disable_after),
+            batch_size=settings.webhook_batch_size,
+            wake=wake_webhooks or doorbell.ring,
+        )
+        webhooks = WebhookService(
+            uow,
+            policy=sender.policy,
+            deliveries=deliveries,
+            mailer=mailer,
+            secret_overlap=timedelta(seconds=settings.webhook_secret_overlap),
+            endpoint_url=lambda endpoint_id: public_url + links.webhook_endpoint(endpoint_id),
+        )
         dispatcher = EventDispatcher(
-            uow, payments=payments, mailer=mailer, start_report=start_report or produce_here
+            uow,
+            payments=payments,
+            mailer=mailer,
+            start_report=start_report or produce_here,
+            webhooks=webhooks,
         )
         return cls(
             settings=settings,
@@ -105,6 +149,10 @@ class Container:
             mailer=mailer,
             reports=reports,
             dispatcher=dispatcher,
+            webhooks=webhooks,
+            webhook_deliveries=deliveries,
+            webhook_sender=sender,
+            webhook_doorbell=doorbell,
         )
 
     @property
@@ -117,6 +165,7 @@ class Container:
 
     async def close(self) -> None:
         await self.payment_provider.aclose()
+        await self.webhook_sender.aclose()
         if self.redis is not None:
             await self.redis.aclose()
         await self.engine.dispose()
@@ -157,3 +206,11 @@ def build_payment_provider(settings: Settings) -> PaymentProvider:
         max_backoff=settings.payment_backoff_max,
     )
     return PaymentProvider(http, breaker=breaker, retry=retry)
+
+
+def build_webhook_sender(settings: Settings) -> WebhookSender:
+    policy = AddressPolicy(
+        require_https=settings.webhooks_need_https,
+        allowed_networks=tuple(settings.webhook_private_networks),
+    )
+    return WebhookSender(policy=policy, timeout=settings.webhook_timeout)

@@ -59,6 +59,23 @@ OUTBOX_LAG = Gauge(
     multiprocess_mode="max",
 )
 RATE_LIMITED = Counter("orderly_rate_limited_total", "Requests refused with 429", ["scope"])
+WEBHOOK_ATTEMPTS = Counter(
+    "orderly_webhook_attempts_total",
+    "Webhook delivery attempts by outcome: delivered, retrying (will be tried again), failed "
+    "(given up, or the endpoint was disabled)",
+    ["outcome"],
+)
+WEBHOOK_LATENCY = Histogram(
+    "orderly_webhook_attempt_duration_seconds",
+    "Time for one webhook delivery attempt",
+    ["outcome"],
+    buckets=(0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10),
+)
+WEBHOOK_ENDPOINTS_DISABLED = Counter(
+    "orderly_webhook_endpoints_disabled_total",
+    "Webhook endpoints disabled by the sender: gone (410) or failing too long",
+    ["reason"],
+)
 
 
 def render(settings: Settings) -> tuple[bytes, str]:

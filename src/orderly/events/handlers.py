@@ -25,10 +25,13 @@ from orderly.events.types import (
     OrderRefundRequested,
     SalesReportRequested,
     UserRegistered,
+    WebhookEndpointDisabled,
 )
+from orderly.events.webhooks import WEBHOOK_EVENTS
 from orderly.integrations.email import Mailer
 from orderly.models.order import IllegalTransition
 from orderly.services.payments import PaymentMethodMissing, PaymentService
+from orderly.services.webhooks import WebhookService
 from orderly.unit_of_work import UnitOfWorkFactory
 
 log = structlog.get_logger(__name__)
@@ -53,11 +56,13 @@ class EventDispatcher:
         payments: PaymentService,
         mailer: Mailer,
         start_report: StartReport,
+        webhooks: WebhookService,
     ) -> None:
         self._uow = uow
         self._payments = payments
         self._mailer = mailer
         self._start_report = start_report
+        self._webhooks = webhooks
         self.registry: dict[type[Event], list[Handling]] = {
             UserRegistered: [Handling("welcome_email", self.welcome_email)],
             OrderPlaced: [Handling("pay_order", self.pay_order, recorded=False)],
@@ -65,7 +70,14 @@ class EventDispatcher:
             OrderPaid: [Handling("order_paid_email", self.order_paid_email)],
             OrderPaymentFailed: [Handling("payment_failed_email", self.payment_failed_email)],
             SalesReportRequested: [Handling("sales_report", self.sales_report)],
+            WebhookEndpointDisabled: [Handling("webhook_disabled_email", self.webhook_disabled)],
         }
+        # Webhook deliveries come first: idempotent by (event, endpoint), they are created
+        # once however often a later handler of the same event is retried.
+        for kind in WEBHOOK_EVENTS.values():
+            self.registry.setdefault(kind, []).insert(
+                0, Handling("webhook_deliveries", self.webhook_deliveries, recorded=False)
+            )
 
     async def dispatch(self, event: Event) -> None:
         """Run every handler of the event that has not finished for it yet."""
@@ -156,6 +168,13 @@ class EventDispatcher:
     async def sales_report(self, event: Event) -> None:
         assert isinstance(event, SalesReportRequested)  # noqa: S101
         await self._start_report(event.report_id)
+
+    async def webhook_deliveries(self, event: Event) -> None:
+        await self._webhooks.fan_out(event)
+
+    async def webhook_disabled(self, event: Event) -> None:
+        assert isinstance(event, WebhookEndpointDisabled)  # noqa: S101
+        await self._webhooks.notify_disabled(event)
 
     async def _mail(self, event: Event, *, to: str, template: str, **context: object) -> None:
         message = self._mailer.compose(

@@ -17,7 +17,7 @@ from kombu import Queue
 
 from orderly.core.config import Settings
 
-QUEUES = ("default", "payments", "emails", "reports")
+QUEUES = ("default", "payments", "emails", "reports", "webhooks")
 
 
 def create_celery(settings: Settings) -> Celery:
@@ -54,7 +54,10 @@ def create_celery(settings: Settings) -> Celery:
         broker_connection_retry_on_startup=True,
         task_default_queue="default",
         task_queues=[Queue(name) for name in QUEUES],
-        task_routes={"orderly.report.*": {"queue": "reports"}},
+        task_routes={
+            "orderly.report.*": {"queue": "reports"},
+            "orderly.webhooks.*": {"queue": "webhooks"},
+        },
         worker_hijack_root_logger=False,
         worker_send_task_events=True,
         task_send_sent_event=True,
@@ -63,6 +66,13 @@ def create_celery(settings: Settings) -> Celery:
         beat_schedule={
             "expire-unpaid-orders": {"task": "orderly.expire_orders", "schedule": 60.0},
             "sweep-outbox": {"task": "orderly.sweep_outbox", "schedule": 30.0},
+            # Retries are due by the database's clock, not the broker's: beat looks for due
+            # deliveries; a pass nobody took before the next one is dropped, not piled up.
+            "send-due-webhooks": {
+                "task": "orderly.webhooks.send_due",
+                "schedule": settings.webhook_poll_interval,
+                "options": {"expires": settings.webhook_poll_interval},
+            },
             "daily-sales-report": {
                 "task": "orderly.daily_sales_report",
                 "schedule": crontab(hour=6, minute=0),

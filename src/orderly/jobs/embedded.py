@@ -1,5 +1,6 @@
 """The zero-server default: with no broker configured, the API process runs the event handlers
-itself, fed from the same outbox table (so nothing is lost on a restart), and expires unpaid
+itself, fed from the same outbox table (so nothing is lost on a restart), sends the webhook
+deliveries that are due (at once when rung, else every poll interval), and expires unpaid
 orders once a minute."""
 
 from __future__ import annotations
@@ -16,6 +17,7 @@ from orderly.events.relay import OutboxRelay
 from orderly.events.types import event_from_payload
 from orderly.models import OutboxMessage
 from orderly.services.orders import OrderService
+from orderly.services.webhook_delivery import Doorbell, WebhookDeliveries
 
 log = structlog.get_logger(__name__)
 EXPIRY_INTERVAL = 60.0
@@ -31,11 +33,17 @@ class EmbeddedRunner:
         interval: float,
         batch_size: int,
         payment_timeout: timedelta,
+        webhooks: WebhookDeliveries,
+        doorbell: Doorbell,
+        webhook_interval: float,
     ) -> None:
         self._dispatcher = dispatcher
         self._orders = orders
         self._interval = interval
         self._payment_timeout = payment_timeout
+        self._webhooks = webhooks
+        self._doorbell = doorbell
+        self._webhook_interval = webhook_interval
         self._relay = OutboxRelay(
             sessions,
             self._handle,
@@ -44,6 +52,7 @@ class EmbeddedRunner:
         )
         self._stop = asyncio.Event()
         self._tasks: list[asyncio.Task[None]] = []
+        self._sender: asyncio.Task[None] | None = None
 
     async def _handle(self, message: OutboxMessage) -> None:
         await self._dispatcher.dispatch(event_from_payload(message.event_type, message.payload))
@@ -57,13 +66,28 @@ class EmbeddedRunner:
             with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(self._stop.wait(), timeout=EXPIRY_INTERVAL)
 
+    async def _send_webhooks(self) -> None:
+        """Until cancelled: due deliveries out, then wait for the doorbell or the interval.
+        Cancelled mid-attempt, a delivery stays claimed and is sent again after its lease."""
+        while True:
+            try:
+                await self._webhooks.send_all_due()
+            except Exception:  # e.g. the database restarting: the next pass may succeed
+                log.exception("webhook_sending_failed")
+            await self._doorbell.wait(self._webhook_interval)
+
     def start(self) -> None:
         self._tasks = [
             asyncio.create_task(self._relay.run(self._stop, interval=self._interval)),
             asyncio.create_task(self._expire_periodically()),
         ]
+        self._sender = asyncio.create_task(self._send_webhooks())
         log.info("embedded_job_runner_started")
 
     async def stop(self) -> None:
         self._stop.set()
-        await asyncio.gather(*self._tasks, return_exceptions=True)
+        tasks = list(self._tasks)
+        if self._sender is not None:
+            self._sender.cancel()
+            tasks.append(self._sender)
+        await asyncio.gather(*tasks, return_exceptions=True)

@@ -63,9 +63,17 @@ class WorkerRuntime:
     def run(self, work: Callable[[Container], Awaitable[T]]) -> T:
         if self._loop is None:
             self._loop = asyncio.new_event_loop()
-            self._container = Container.build(self.settings, start_report=self.start_report)
+            self._container = Container.build(
+                self.settings, start_report=self.start_report, wake_webhooks=self.wake_webhooks
+            )
         assert self._container is not None  # noqa: S101 - built with the loop
         return self._loop.run_until_complete(work(self._container))
+
+    async def wake_webhooks(self) -> None:
+        """Deliveries are due now: a sending pass on the webhooks queue (beat also runs one
+        every ORDERLY_WEBHOOK_POLL_INTERVAL, so a lost wake-up only delays them)."""
+        send = partial(self.celery.send_task, "orderly.webhooks.send_due", queue="webhooks")
+        await anyio.to_thread.run_sync(send)
 
     async def start_report(self, report_id: uuid.UUID) -> None:
         """collect -> render CSV -> notify, as a Celery chain on the reports queue."""
@@ -109,6 +117,12 @@ def register_tasks(celery: Celery, runtime: WorkerRuntime) -> None:
             return relay.relay_once()
 
         return runtime.run(sweep)
+
+    @celery.task(name="orderly.webhooks.send_due")
+    def send_due_webhooks() -> int:
+        """Send the due webhook deliveries. Not retried: the schedule lives in the database,
+        and the next pass (beat) takes whatever this one left."""
+        return runtime.run(lambda c: c.webhook_deliveries.send_all_due())
 
     @celery.task(name="orderly.daily_sales_report", **retrying)
     def daily_sales_report() -> str:
