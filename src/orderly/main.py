@@ -20,6 +20,7 @@ from orderly.api.problems import install_error_handlers
 from orderly.api.v1 import router as v1
 from orderly.api.v2.router import router as v2_router
 from orderly.api.versioning import ApiVersionMiddleware
+from orderly.api.webhook_payloads import document_webhooks
 from orderly.container import Container
 from orderly.core.config import Environment, Settings
 from orderly.core.logging import configure_logging
@@ -95,6 +96,7 @@ def create_app(
     app = FastAPI(title="orderly", version=__version__, description=DESCRIPTION, lifespan=lifespan)
     install_error_handlers(app)
     install_openapi(app)
+    document_webhooks(app)
     app.include_router(health.router)
     app.include_router(metrics.router)
     for resource in v1.ROUTERS:

@@ -40,6 +40,11 @@ _MEANINGS = {
     429: "Over the rate limit; see `Retry-After` and `RateLimit-*`",
     503: "A peer is down; nothing changed, retry after `Retry-After`",
 }
+WEBHOOK_ANSWERS = {
+    "2XX": {"description": "Received (within 10 s); the delivery is done"},
+    "410": {"description": "Gone: orderly disables the endpoint"},
+    "default": {"description": "Anything else, or no answer: retried with backoff"},
+}
 
 
 def problem_responses(*errors: type[DomainError]) -> Responses:
@@ -82,11 +87,15 @@ def describe(app: FastAPI) -> dict[str, Any]:
         openapi_version=app.openapi_version,
         description=app.description,
         routes=app.routes,
+        webhooks=app.webhooks.routes,
     )
     for path, route in _routes(app):
         for method in route.methods or ():
             operation = document["paths"][path][method.lower()]
             _add_problems(operation["responses"], problem_responses(*_shared_problems(route)))
+    for operations in document.get("webhooks", {}).values():
+        for operation in operations.values():  # requests orderly sends: the receiver answers
+            operation["responses"] = WEBHOOK_ANSWERS
     schemas = document.setdefault("components", {}).setdefault("schemas", {})
     for unused in ("HTTPValidationError", "ValidationError"):
         schemas.pop(unused, None)

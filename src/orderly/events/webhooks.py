@@ -43,7 +43,7 @@ WEBHOOK_EVENTS: dict[str, type[Event]] = {
 }
 _NAMES = {kind: name for name, kind in WEBHOOK_EVENTS.items()}
 # In the envelope (timestamp) and the headers (webhook-id) rather than in ``data``.
-_ENVELOPE_FIELDS = frozenset({"event_id", "occurred_at"})
+ENVELOPE_FIELDS = frozenset({"event_id", "occurred_at"})
 
 
 def webhook_type(event: Event) -> str | None:
@@ -57,7 +57,7 @@ def webhook_body(event: Event) -> str:
     name = webhook_type(event)
     if name is None:
         raise ValueError(f"{event.name} is not sent to webhooks")
-    data = {k: v for k, v in event.to_payload().items() if k not in _ENVELOPE_FIELDS}
+    data = {k: v for k, v in event.to_payload().items() if k not in ENVELOPE_FIELDS}
     envelope: dict[str, Any] = {
         "type": name,
         "timestamp": event.occurred_at.isoformat(),

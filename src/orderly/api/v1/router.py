@@ -4,7 +4,14 @@ level of routers instead of two makes FastAPI match a request with less work."""
 from fastapi import APIRouter
 
 from orderly.api import links
-from orderly.api.v1.endpoints import auth, items, orders, reports, users
+from orderly.api.v1.endpoints import auth, items, orders, reports, users, webhooks
 
 PREFIX = links.V1
-ROUTERS: list[APIRouter] = [auth.router, users.router, items.router, orders.router, reports.router]
+ROUTERS: list[APIRouter] = [
+    auth.router,
+    users.router,
+    items.router,
+    orders.router,
+    reports.router,
+    webhooks.router,
+]
