@@ -79,6 +79,7 @@ def create_app(
                 interval=settings.relay_interval,
                 batch_size=settings.relay_batch_size,
                 payment_timeout=timedelta(seconds=settings.order_payment_timeout),
+                expiry_interval=settings.order_expiry_interval,
                 webhooks=container.webhook_deliveries,
                 doorbell=container.webhook_doorbell,
                 webhook_interval=settings.webhook_poll_interval,

@@ -131,7 +131,10 @@ class Settings(BaseSettings):
     api_v1_sunset: str | None = Field(default=None, description="HTTP date for the Sunset header")
 
     order_payment_timeout: int = Field(
-        default=1800, ge=60, description="seconds before an unpaid order expires"
+        default=1800, ge=1, description="seconds before an unpaid order expires"
+    )
+    order_expiry_interval: float = Field(
+        default=60.0, gt=0, description="seconds between looks for unpaid orders to expire"
     )
 
     broker_url: str | None = Field(

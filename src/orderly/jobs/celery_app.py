@@ -64,7 +64,10 @@ def create_celery(settings: Settings) -> Celery:
         timezone="UTC",
         enable_utc=True,
         beat_schedule={
-            "expire-unpaid-orders": {"task": "orderly.expire_orders", "schedule": 60.0},
+            "expire-unpaid-orders": {
+                "task": "orderly.expire_orders",
+                "schedule": settings.order_expiry_interval,
+            },
             "sweep-outbox": {"task": "orderly.sweep_outbox", "schedule": 30.0},
             # Retries are due by the database's clock, not the broker's: beat looks for due
             # deliveries; a pass nobody took before the next one is dropped, not piled up.

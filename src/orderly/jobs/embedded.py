@@ -20,7 +20,6 @@ from orderly.services.orders import OrderService
 from orderly.services.webhook_delivery import Doorbell, WebhookDeliveries
 
 log = structlog.get_logger(__name__)
-EXPIRY_INTERVAL = 60.0
 
 
 class EmbeddedRunner:
@@ -33,6 +32,7 @@ class EmbeddedRunner:
         interval: float,
         batch_size: int,
         payment_timeout: timedelta,
+        expiry_interval: float,
         webhooks: WebhookDeliveries,
         doorbell: Doorbell,
         webhook_interval: float,
@@ -41,6 +41,7 @@ class EmbeddedRunner:
         self._orders = orders
         self._interval = interval
         self._payment_timeout = payment_timeout
+        self._expiry_interval = expiry_interval
         self._webhooks = webhooks
         self._doorbell = doorbell
         self._webhook_interval = webhook_interval
@@ -64,7 +65,7 @@ class EmbeddedRunner:
             except Exception:  # a bad pass is logged; the next one may succeed
                 log.exception("order_expiry_failed")
             with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(self._stop.wait(), timeout=EXPIRY_INTERVAL)
+                await asyncio.wait_for(self._stop.wait(), timeout=self._expiry_interval)
 
     async def _send_webhooks(self) -> None:
         """Until cancelled: due deliveries out, then wait for the doorbell or the interval.
