@@ -96,14 +96,14 @@ class AddressPolicy:
         try:
             parsed = httpx.URL(url)
         except (httpx.InvalidURL, ValueError) as exc:
-            raise AddressRefused("is not a valid URL") from exc
+            raise AddressRefused("it is malformed") from exc
         allowed = ("https",) if self.require_https else ("http", "https")
         if parsed.scheme not in allowed:
-            raise AddressRefused(f"must use {' or '.join(allowed)}")
+            raise AddressRefused(f"it must use {' or '.join(allowed)}")
         if not parsed.host:
-            raise AddressRefused("must name a host")
+            raise AddressRefused("it names no host")
         if parsed.userinfo:
-            raise AddressRefused("must not carry credentials")
+            raise AddressRefused("it must not carry credentials")
         return parsed
 
     async def resolve(self, url: str) -> Target:
@@ -123,9 +123,12 @@ class AddressPolicy:
             raise AddressRefused(f"host {host} does not resolve")
         for address in addresses:
             if not self.allows(address):
+                named = (
+                    f"{address} is" if host == str(address) else f"{host} resolves to {address},"
+                )
                 raise AddressRefused(
-                    f"{host} resolves to {address}, which webhooks may not reach "
-                    "(loopback, private, link-local, multicast, reserved or metadata)"
+                    f"{named} not a public address (webhooks may not reach loopback, "
+                    "private, link-local, multicast, reserved or cloud-metadata addresses)"
                 )
         host_header = host if parsed.port is None else f"{host}:{parsed.port}"
         if isinstance(addresses[0], IPv6Address):
@@ -209,6 +212,8 @@ class WebhookSender:
 
 
 async def _first_bytes(response: httpx.Response, limit: int) -> bytes:
+    if response.is_stream_consumed:  # a transport that read it already (httpx.MockTransport)
+        return response.content[:limit]
     read = b""
     async for chunk in response.aiter_raw():
         read += chunk

@@ -227,7 +227,7 @@ class WebhookService:
         try:
             await self._policy.resolve(url)
         except AddressRefused as exc:
-            raise WebhookUrlRefused(f"The URL {exc}", field="url") from exc
+            raise WebhookUrlRefused(f"The URL is refused: {exc}", field="url") from exc
 
     @staticmethod
     async def _enabled_endpoint(uow: UnitOfWork, endpoint_id: uuid.UUID) -> WebhookEndpoint:
