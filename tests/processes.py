@@ -9,12 +9,18 @@ import subprocess
 import sys
 import time
 import uuid
+from collections.abc import Callable
+from email import message_from_bytes
+from email.message import EmailMessage
+from email.policy import default
 from pathlib import Path
+from typing import Any
 
 import httpx
 import pytest
 
 ORDERLY = Path(sys.executable).with_name("orderly")
+WAIT = 45.0
 
 
 def free_port() -> int:
@@ -100,3 +106,164 @@ def start_fake_provider(workdir: Path, *extra: str) -> Process:
     )
     provider.wait_ready()
     return provider
+
+
+def eventually(check: Callable[[], Any], what: str, wait: float = WAIT) -> Any:
+    deadline = time.monotonic() + wait
+    while time.monotonic() < deadline:
+        result = check()
+        if result:
+            return result
+        time.sleep(0.2)
+    pytest.fail(f"not within {wait}s: {what}")
+
+
+def received(folder: Path) -> list[EmailMessage]:
+    return [
+        message_from_bytes(p.read_bytes(), _class=EmailMessage, policy=default)
+        for p in sorted(folder.glob("*.eml"))
+    ]
+
+
+class Stack:
+    """API, relay and worker processes sharing one database, broker, provider and SMTP sink."""
+
+    def __init__(self, workdir: Path, settings: dict[str, str]) -> None:
+        self.workdir = workdir
+        self.settings = settings
+        self.processes: list[Process] = []
+        self.mail = workdir / "sink"
+        sink_port = free_port()
+        self.sink = self._start(
+            [
+                sys.executable,
+                str(Path(__file__).parent / "smtp_sink.py"),
+                "--port",
+                str(sink_port),
+                "--dir",
+                str(self.mail),
+            ]
+        )
+        self.provider = start_fake_provider(workdir, *settings.pop("provider_args", "").split())
+        self.processes.append(self.provider)
+        self.settings.update(
+            ORDERLY_SMTP_HOST="127.0.0.1",
+            ORDERLY_SMTP_PORT=str(sink_port),
+            ORDERLY_SMTP_STARTTLS="false",
+            ORDERLY_PAYMENT_PROVIDER_URL=self.provider.base,
+            ORDERLY_SEED_DEMO_DATA="false",
+            ORDERLY_AUTO_MIGRATE="false",
+        )
+        self.api = start_orderly(workdir, **self.settings)
+        self.processes.append(self.api)
+        self.relay = self._start([str(ORDERLY), "relay"])
+        self.worker = self.start_worker()
+
+    def _start(self, args: list[str], **extra: str) -> Process:
+        process = Process(args, workdir=self.workdir, env=clean_env(**{**self.settings, **extra}))
+        self.processes.append(process)
+        return process
+
+    def start_worker(self, concurrency: int = 1, **extra: str) -> Process:
+        return self._start(
+            [
+                str(ORDERLY),
+                "worker",
+                "--concurrency",
+                str(concurrency),
+                "--hostname",
+                f"w{uuid.uuid4().hex[:6]}@%h",
+            ],
+            **extra,
+        )
+
+    def start_api(self) -> Process:
+        api = start_orderly(self.workdir, **self.settings)
+        self.processes.append(api)
+        return api
+
+    def start_beat(self, **extra: str) -> Process:
+        schedule = self.workdir / f"beat-{uuid.uuid4().hex[:6]}"
+        return self._start([str(ORDERLY), "beat", "--schedule", str(schedule)], **extra)
+
+    def start_relay(self, **extra: str) -> Process:
+        return self._start([str(ORDERLY), "relay"], **extra)
+
+    def stop(self) -> None:
+        for process in reversed(self.processes):
+            process.stop()
+
+    # -- a customer, through the API --------------------------------------------------------
+
+    def customer(self, api: Process | None = None) -> dict[str, str]:
+        email = f"c{uuid.uuid4().hex[:8]}@example.com"
+        with httpx.Client(base_url=(api or self.api).base, timeout=30) as http:
+            http.post(
+                "/api/v1/auth/register",
+                json={"email": email, "password": "a-long-passphrase", "full_name": "Cus Tomer"},
+            ).raise_for_status()
+            token = http.post(
+                "/api/v1/auth/token", data={"username": email, "password": "a-long-passphrase"}
+            ).json()["access_token"]
+        return {"email": email, "Authorization": f"Bearer {token}"}
+
+    def order(self, customer: dict[str, str], item_id: str, method: str = "pm_card_visa") -> str:
+        body = {"lines": [{"item_id": item_id, "quantity": 1}], "payment_method": method}
+        headers = {"Authorization": customer["Authorization"]}
+        response = httpx.post(
+            f"{self.api.base}/api/v1/orders", json=body, headers=headers, timeout=30
+        )
+        assert response.status_code == 201, response.text
+        order_id: str = response.json()["id"]
+        return order_id
+
+    def status(self, customer: dict[str, str], order_id: str) -> str:
+        headers = {"Authorization": customer["Authorization"]}
+        answer = httpx.get(f"{self.api.base}/api/v1/orders/{order_id}", headers=headers, timeout=30)
+        status: str = answer.json()["status"]
+        return status
+
+    def charges(self, order_id: str) -> int:
+        stats = httpx.get(f"{self.provider.base}/_stats", timeout=10).json()
+        count: int = stats["charges"].get(f"order-{order_id}-charge", 0)
+        return count
+
+
+def make_item(postgres_url: str, stock: int = 100) -> str:
+    """An item straight through the service layer (admin work is not under test here)."""
+    import asyncio
+
+    from orderly.container import Container
+    from orderly.core.config import Environment, Settings
+
+    async def create() -> str:
+        container = Container.build(
+            Settings(_env_file=None, environment=Environment.TEST, database_url=postgres_url)
+        )
+        try:
+            item = await container.catalog.create_item(
+                sku=f"E2E-{uuid.uuid4().hex[:8]}",
+                name="Kettle",
+                price_minor=2999,
+                currency="EUR",
+                stock=stock,
+            )
+        finally:
+            await container.close()
+        return str(item.id)
+
+    return asyncio.run(create())
+
+
+def start_fake_receiver(workdir: Path, *extra: str) -> Process:
+    """``orderly fake-receiver`` on a free port; ``POST /_control`` sets how it answers."""
+    port = free_port()
+    receiver = Process(
+        [str(ORDERLY), "fake-receiver", "--port", str(port), *extra],
+        workdir=workdir,
+        env=clean_env(),
+        port=port,
+        ready_path="/_health",
+    )
+    receiver.wait_ready()
+    return receiver

@@ -2,14 +2,21 @@
 
 from __future__ import annotations
 
+import uuid
 from collections.abc import AsyncIterator, Iterator
 
 import pytest
+import redis
 
 from orderly.container import Container
 from orderly.core.config import Environment, Settings
 from tests.conftest import TEST_SECRET
-from tests.databases import create_postgres_database, drop_postgres_database, migrate_to_head
+from tests.databases import (
+    create_postgres_database,
+    drop_postgres_database,
+    migrate_to_head,
+    unavailable,
+)
 from tests.services import ServiceSettings
 
 
@@ -38,3 +45,20 @@ async def postgres_container(postgres_url: str) -> AsyncIterator[Container]:
     built = Container.build(settings)
     yield built
     await built.close()
+
+
+@pytest.fixture
+def redis_broker() -> Iterator[dict[str, str]]:
+    """The Redis server under a key prefix of this test's own, removed afterwards."""
+    services = ServiceSettings()
+    client = redis.Redis.from_url(services.redis_url, socket_connect_timeout=3)
+    try:
+        client.ping()
+    except redis.RedisError as error:
+        unavailable(f"Redis at {services.redis_url}", error)
+    prefix = f"orderly-test-{uuid.uuid4().hex[:10]}"
+    yield {"ORDERLY_BROKER_URL": services.redis_url, "ORDERLY_REDIS_KEY_PREFIX": prefix}
+    keys = list(client.scan_iter(match=f"{prefix}*", count=500))
+    if keys:
+        client.delete(*keys)
+    client.close()
