@@ -77,7 +77,9 @@ def dockerfile() -> Dockerfile:
     for line in stages[-1].splitlines():
         instruction, _, rest = line.strip().partition(" ")
         if instruction == "ENV":
-            env.update(pair.split("=", 1) for pair in shlex.split(rest))  # type: ignore[misc]
+            for pair in shlex.split(rest):
+                name, _, value = pair.partition("=")
+                env[name] = value
         elif instruction in {"ENTRYPOINT", "CMD"}:
             exec_forms[instruction] = yaml.safe_load(rest)
     return Dockerfile(env, exec_forms["ENTRYPOINT"], exec_forms["CMD"])

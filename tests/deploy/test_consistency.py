@@ -9,6 +9,7 @@ from typing import Any
 
 import pytest
 import typer
+import typer.core
 import typer.main
 import yaml
 
@@ -92,8 +93,9 @@ def test_the_secrets_directory_is_where_the_secrets_are_mounted() -> None:
 def _parses(args: list[str]) -> dict[str, Any]:
     """Parse ``orderly ARGS`` as the CLI would, without running the command: its options."""
     group = typer.main.get_command(cli)
+    assert isinstance(group, typer.core.TyperGroup)  # orderly has several commands
     name, *rest = args
-    command = group.get_command(typer.Context(group), name)  # type: ignore[attr-defined]
+    command = group.get_command(typer.Context(group), name)
     assert command is not None, f"orderly has no command {name!r}"
     options: dict[str, Any] = command.make_context(name, list(rest)).params
     return options
