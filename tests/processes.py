@@ -164,7 +164,7 @@ class Stack:
         self.processes.append(process)
         return process
 
-    def start_worker(self, concurrency: int = 1, **extra: str) -> Process:
+    def start_worker(self, concurrency: int = 1, extra: dict[str, str] | None = None) -> Process:
         return self._start(
             [
                 str(ORDERLY),
@@ -174,7 +174,7 @@ class Stack:
                 "--hostname",
                 f"w{uuid.uuid4().hex[:6]}@%h",
             ],
-            **extra,
+            **(extra or {}),
         )
 
     def start_api(self) -> Process:
@@ -182,9 +182,9 @@ class Stack:
         self.processes.append(api)
         return api
 
-    def start_beat(self, **extra: str) -> Process:
+    def start_beat(self, extra: dict[str, str] | None = None) -> Process:
         schedule = self.workdir / f"beat-{uuid.uuid4().hex[:6]}"
-        return self._start([str(ORDERLY), "beat", "--schedule", str(schedule)], **extra)
+        return self._start([str(ORDERLY), "beat", "--schedule", str(schedule)], **(extra or {}))
 
     def start_relay(self, **extra: str) -> Process:
         return self._start([str(ORDERLY), "relay"], **extra)
