@@ -6,7 +6,7 @@ import asyncio
 import email
 import time
 import uuid
-from collections.abc import AsyncIterator, Callable
+from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
 from email.message import EmailMessage
 from email.policy import default
@@ -53,33 +53,6 @@ def mails(folder: Path) -> list[EmailMessage]:
 async def outbox(container: Container) -> list[OutboxMessage]:
     async with container.session_factory() as session:
         return list(await session.scalars(select(OutboxMessage).order_by(OutboxMessage.created_at)))
-
-
-@pytest.fixture
-def mail_dir(tmp_path: Path) -> Path:
-    return tmp_path / "mail"
-
-
-@pytest.fixture
-async def running(settings: Settings, mail_dir: Path) -> AsyncIterator[FastAPI]:
-    """The app with its in-process job runner on, polling fast."""
-    app = create_app(
-        settings.model_copy(
-            update={"embedded_jobs": True, "relay_interval": 0.05, "mail_dir": str(mail_dir)}
-        )
-    )
-    async with app.router.lifespan_context(app):
-        yield app
-        from tests.databases import empty_all_tables
-
-        await empty_all_tables(app.state.container.engine)
-
-
-@pytest.fixture
-async def http(running: FastAPI) -> AsyncIterator[httpx.AsyncClient]:
-    transport = httpx.ASGITransport(app=running)
-    async with httpx.AsyncClient(transport=transport, base_url="http://t") as client:
-        yield client
 
 
 async def test_an_event_exists_only_if_its_change_committed(

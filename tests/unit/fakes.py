@@ -159,7 +159,7 @@ class FakeOrders:
     def add(self, order: Order) -> None:
         self.rows[order.id] = order
 
-    async def get(self, order_id: uuid.UUID) -> Order | None:
+    async def get(self, order_id: uuid.UUID, *, with_timeline: bool = False) -> Order | None:
         return self.rows.get(order_id)
 
     async def get_for_update(self, order_id: uuid.UUID, *, with_lines: bool = True) -> Order | None:
@@ -198,6 +198,7 @@ class FakeOrders:
         user_id: uuid.UUID | None = None,
         status: OrderStatus | None = None,
         after: tuple[datetime, uuid.UUID] | None = None,
+        with_timeline: bool = False,
     ) -> list[Order]:
         """Newest first, ties by id descending: the ``limit`` orders older than ``after``."""
         found = sorted(

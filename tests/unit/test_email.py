@@ -73,7 +73,20 @@ def test_non_ascii_names_survive_headers_and_bodies(tmp_path: Path) -> None:
     assert "Zoë Øster &lt;b&gt;" in body["text/html"]  # escaped in HTML only
 
 
-@pytest.mark.parametrize("template", ["welcome", "order_paid", "payment_failed", "sales_report"])
+TEMPLATES = [
+    "welcome",
+    "order_paid",
+    "payment_failed",
+    "order_cancelled",
+    "order_refunded",
+    "order_refund_failed",
+    "order_fulfilled",
+    "order_expired",
+    "sales_report",
+]
+
+
+@pytest.mark.parametrize("template", TEMPLATES)
 def test_every_template_renders(tmp_path: Path, template: str) -> None:
     mailer = Mailer(Settings(_env_file=None, mail_dir=str(tmp_path)))
     context = {
@@ -84,6 +97,7 @@ def test_every_template_renders(tmp_path: Path, template: str) -> None:
         "currency": "EUR",
         "lines": [{"quantity": 2, "name": "Mug", "unit_price": "6.00"}],
         "reason": "card declined",
+        "refunded": False,
         "date_from": "2026-11-22",
         "date_to": "2026-11-22",
         "download_url": "http://127.0.0.1:8000/x",
@@ -98,3 +112,33 @@ def test_every_template_renders(tmp_path: Path, template: str) -> None:
     )
     assert message["Subject"]
     assert set(parts(message)) == {"text/plain", "text/html"}
+
+
+@pytest.mark.parametrize(
+    ("refunded", "says"),
+    [(True, "12.00 EUR you paid have been refunded"), (False, "Nothing was charged")],
+)
+def test_a_cancellation_says_whether_money_comes_back(
+    tmp_path: Path, refunded: bool, says: str
+) -> None:
+    mailer = Mailer(Settings(_env_file=None, mail_dir=str(tmp_path)))
+    message = read_back(
+        bytes(
+            mailer.compose(
+                to="jane@example.com",
+                template="order_cancelled",
+                message_id=uuid.uuid4(),
+                full_name="Jane",
+                order_id="o-1",
+                total="12.00",
+                currency="EUR",
+                reason="ordered twice",
+                refunded=refunded,
+            )
+        )
+    )
+    assert message["Subject"] == "Order o-1 is cancelled"
+    text = parts(message)["text/plain"]
+    assert "order o-1 is cancelled (ordered twice)." in text
+    assert says in text
+    assert says.replace("12.00 EUR", "<strong>12.00 EUR</strong>") in parts(message)["text/html"]

@@ -15,12 +15,11 @@ from typing import NamedTuple
 
 import structlog
 
-from orderly.core.money import to_major
+from orderly.events.mails import ORDER_MAILS, CustomerMails
 from orderly.events.types import (
     Actor,
     Event,
     OrderPaid,
-    OrderPaymentFailed,
     OrderPlaced,
     OrderRefundRequested,
     SalesReportRequested,
@@ -60,15 +59,14 @@ class EventDispatcher:
     ) -> None:
         self._uow = uow
         self._payments = payments
-        self._mailer = mailer
         self._start_report = start_report
         self._webhooks = webhooks
+        mails = CustomerMails(uow, mailer=mailer)
         self.registry: dict[type[Event], list[Handling]] = {
-            UserRegistered: [Handling("welcome_email", self.welcome_email)],
+            UserRegistered: [Handling("welcome_email", mails.welcome)],
             OrderPlaced: [Handling("pay_order", self.pay_order, recorded=False)],
             OrderRefundRequested: [Handling("refund_order", self.refund_order, recorded=False)],
-            OrderPaid: [Handling("order_paid_email", self.order_paid_email)],
-            OrderPaymentFailed: [Handling("payment_failed_email", self.payment_failed_email)],
+            OrderPaid: [Handling("order_paid_email", mails.order_paid)],
             SalesReportRequested: [Handling("sales_report", self.sales_report)],
             WebhookEndpointDisabled: [Handling("webhook_disabled_email", self.webhook_disabled)],
         }
@@ -77,6 +75,10 @@ class EventDispatcher:
         for kind in WEBHOOK_EVENTS.values():
             self.registry.setdefault(kind, []).insert(
                 0, Handling("webhook_deliveries", self.webhook_deliveries, recorded=False)
+            )
+        for kind, template in ORDER_MAILS.items():
+            self.registry.setdefault(kind, []).append(
+                Handling(f"{template}_email", mails.order_changed)
             )
 
     async def dispatch(self, event: Event) -> None:
@@ -111,58 +113,8 @@ class EventDispatcher:
     async def refund_order(self, event: Event) -> None:
         assert isinstance(event, OrderRefundRequested)  # noqa: S101
         # Idempotent by the payment's state; PaymentProviderDown propagates (retried).
-        await self._payments.refund(order_id=event.order_id, actor=Actor.worker())
-
-    async def welcome_email(self, event: Event) -> None:
-        assert isinstance(event, UserRegistered)  # noqa: S101
-        await self._mail(
-            event,
-            to=event.email,
-            template="welcome",
-            full_name=event.full_name,
-            email=event.email,
-        )
-
-    async def order_paid_email(self, event: Event) -> None:
-        assert isinstance(event, OrderPaid)  # noqa: S101
-        async with self._uow(read_only=True) as uow:
-            order = await uow.orders.get(event.order_id)
-            user = await uow.users.get(event.user_id)
-            wanted = [line.item_id for line in order.lines] if order else []
-            items = {item.id: item for item in await uow.items.get_many(wanted)}
-        if order is None or user is None:
-            return
-        await self._mail(
-            event,
-            to=user.email,
-            template="order_paid",
-            full_name=user.full_name,
-            order_id=str(order.id),
-            total=str(to_major(order.total_minor, order.currency)),
-            currency=order.currency,
-            lines=[
-                {
-                    "quantity": line.quantity,
-                    "name": items[line.item_id].name if line.item_id in items else "item",
-                    "unit_price": str(to_major(line.unit_price_minor, order.currency)),
-                }
-                for line in order.lines
-            ],
-        )
-
-    async def payment_failed_email(self, event: Event) -> None:
-        assert isinstance(event, OrderPaymentFailed)  # noqa: S101
-        async with self._uow(read_only=True) as uow:
-            user = await uow.users.get(event.user_id)
-        if user is None:
-            return
-        await self._mail(
-            event,
-            to=user.email,
-            template="payment_failed",
-            full_name=user.full_name,
-            order_id=str(event.order_id),
-            reason=event.reason or "declined",
+        await self._payments.refund(
+            order_id=event.order_id, actor=Actor.worker(), reason=event.reason
         )
 
     async def sales_report(self, event: Event) -> None:
@@ -175,9 +127,3 @@ class EventDispatcher:
     async def webhook_disabled(self, event: Event) -> None:
         assert isinstance(event, WebhookEndpointDisabled)  # noqa: S101
         await self._webhooks.notify_disabled(event)
-
-    async def _mail(self, event: Event, *, to: str, template: str, **context: object) -> None:
-        message = self._mailer.compose(
-            to=to, template=template, message_id=event.event_id, **context
-        )
-        await self._mailer.send(message)

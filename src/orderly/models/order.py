@@ -241,14 +241,16 @@ class Order(RecordsEvents, Timestamped, Base):
             )
         self.record(self._refund_requested(actor=actor, from_status=self.status, reason=reason))
 
-    def refunded(self, *, actor: Actor, refund_reference: str) -> None:
-        """The provider gave the money back: a cancelling order is now cancelled."""
+    def refunded(self, *, actor: Actor, refund_reference: str, reason: str | None = None) -> None:
+        """The provider gave the money back: a cancelling order is now cancelled (``reason``:
+        why the refund was asked for)."""
         if self.status is OrderStatus.CANCELLING:
             previous = self._apply(OrderAction.FINISH_CANCELLING)
             event: OrderEvent = self._event(
                 OrderCancelled,
                 actor=actor,
                 from_status=previous,
+                reason=reason,
                 refunded=True,
                 refund_reference=refund_reference,
             )
@@ -257,6 +259,7 @@ class Order(RecordsEvents, Timestamped, Base):
                 OrderRefunded,
                 actor=actor,
                 from_status=self.status,
+                reason=reason,
                 amount_minor=self.total_minor,
                 currency=self.currency,
                 refund_reference=refund_reference,

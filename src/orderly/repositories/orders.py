@@ -22,6 +22,7 @@ _WITH_LINES = selectinload(Order.lines)
 _PAGE_WITH_LINES = joinedload(Order.lines)
 _WITHOUT_LINES = select(Order).where(Order.id == bindparam("order_id"))
 _BY_ID = _WITHOUT_LINES.options(_WITH_LINES)
+_BY_ID_WITH_TIMELINE = _BY_ID.options(selectinload(Order.timeline))
 _BY_ID_FOR_UPDATE = _BY_ID.with_for_update()
 _WITHOUT_LINES_FOR_UPDATE = _WITHOUT_LINES.with_for_update()
 _ORDERS = Order.__table__
@@ -31,8 +32,11 @@ _ID_BY_KEY = select(_ORDERS.c.id).where(
 
 
 @lru_cache(maxsize=16)
-def _listing(*, by_user: bool, by_status: bool, keyset: bool) -> Select[Order]:
-    """Orders, newest first, optionally one user's and / or in one status, with their lines."""
+def _listing(
+    *, by_user: bool, by_status: bool, keyset: bool, with_timeline: bool = False
+) -> Select[Order]:
+    """Orders, newest first, optionally one user's and / or in one status, with their lines
+    (and their timelines)."""
     conditions: list[ColumnElement[bool]] = []
     if by_user:
         conditions.append(Order.user_id == bindparam("user_id"))
@@ -49,12 +53,13 @@ def _listing(*, by_user: bool, by_status: bool, keyset: bool) -> Select[Order]:
         tiebreak = Order.id.desc()
     else:
         tiebreak = Order.id.asc()
-    return (
+    listing = (
         select(Order)
         .where(*conditions)
         .options(_PAGE_WITH_LINES)
         .order_by(Order.created_at.desc(), tiebreak)
     )
+    return listing.options(selectinload(Order.timeline)) if with_timeline else listing
 
 
 class OrderRepository:
@@ -65,9 +70,10 @@ class OrderRepository:
         """A new order with its lines; written when the unit of work commits."""
         self._session.add(order)
 
-    async def get(self, order_id: uuid.UUID) -> Order | None:
-        """The order with its lines."""
-        return (await self._session.scalars(_BY_ID, {"order_id": order_id})).one_or_none()
+    async def get(self, order_id: uuid.UUID, *, with_timeline: bool = False) -> Order | None:
+        """The order with its lines (and its timeline)."""
+        statement = _BY_ID_WITH_TIMELINE if with_timeline else _BY_ID
+        return (await self._session.scalars(statement, {"order_id": order_id})).one_or_none()
 
     async def get_for_update(self, order_id: uuid.UUID, *, with_lines: bool = True) -> Order | None:
         """The order, its row locked (PostgreSQL) until the transaction ends, for a
@@ -105,11 +111,15 @@ class OrderRepository:
         user_id: uuid.UUID | None = None,
         status: OrderStatus | None = None,
         after: tuple[datetime, uuid.UUID] | None = None,
+        with_timeline: bool = False,
     ) -> list[Order]:
         """Keyset pagination, newest first: the ``limit`` orders older than ``after``."""
         page = first_rows(
             _listing(
-                by_user=user_id is not None, by_status=status is not None, keyset=after is not None
+                by_user=user_id is not None,
+                by_status=status is not None,
+                keyset=after is not None,
+                with_timeline=with_timeline,
             )
         )
         params: dict[str, Any] = {"user_id": user_id, "status": status, "limit": limit}

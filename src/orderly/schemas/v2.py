@@ -13,6 +13,7 @@ from orderly.core.money import to_major
 from orderly.models import ItemView, Order, OrderStatus
 from orderly.schemas.common import MAX_PAGE_SIZE
 from orderly.schemas.items import ItemCriteria
+from orderly.schemas.timeline import TimelineEntryRead
 
 T = TypeVar("T")
 
@@ -85,11 +86,13 @@ class OrderReadV2(BaseModel):
     status: OrderStatus
     total: Money
     lines: list[OrderLineReadV2]
+    timeline: list[TimelineEntryRead]
     created_at: datetime
     updated_at: datetime
 
     @classmethod
     def of(cls, order: Order) -> OrderReadV2:
+        """``order`` loaded with its timeline."""
         return cls(
             id=order.id,
             user_id=order.user_id,
@@ -103,6 +106,7 @@ class OrderReadV2(BaseModel):
                 )
                 for line in order.lines
             ],
+            timeline=[TimelineEntryRead.of(entry) for entry in order.timeline],
             created_at=order.created_at,
             updated_at=order.updated_at,
         )

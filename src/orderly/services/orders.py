@@ -20,7 +20,7 @@ import structlog
 from orderly.core import metrics
 from orderly.core.errors import Conflict, NotFound, Unprocessable
 from orderly.events.types import Actor
-from orderly.models import LineRequest, Order, OrderStatus, User
+from orderly.models import LineRequest, Order, OrderStatus, TimelineEntry, User
 from orderly.unit_of_work import ConstraintViolated, UnitOfWork, UnitOfWorkFactory
 
 log = structlog.get_logger(__name__)
@@ -190,10 +190,17 @@ class OrderService:
 
     # -- reading -------------------------------------------------------------------------
 
-    async def get_order(self, *, actor: User, order_id: uuid.UUID) -> Order:
+    async def get_order(
+        self, *, actor: User, order_id: uuid.UUID, with_timeline: bool = False
+    ) -> Order:
         async with self._uow(read_only=True) as uow:
-            order = await uow.orders.get(order_id)
+            order = await uow.orders.get(order_id, with_timeline=with_timeline)
         return visible_to(actor, order, order_id)
+
+    async def timeline(self, *, actor: User, order_id: uuid.UUID) -> list[TimelineEntry]:
+        """What happened to the order, oldest first (owner or admin)."""
+        order = await self.get_order(actor=actor, order_id=order_id, with_timeline=True)
+        return order.timeline
 
     async def list_orders(
         self,
@@ -218,14 +225,27 @@ class OrderService:
         status: OrderStatus | None = None,
         user_id: uuid.UUID | None = None,
     ) -> list[Order]:
-        """Keyset pages, newest first (API v2); the same visibility as ``list_orders``."""
+        """Keyset pages, newest first, each order with its timeline (API v2); the same
+        visibility as ``list_orders``."""
         owner = user_id if actor.is_admin else actor.id
         async with self._uow(read_only=True) as uow:
             return await uow.orders.page_after(
-                limit=limit, user_id=owner, status=status, after=after
+                limit=limit, user_id=owner, status=status, after=after, with_timeline=True
             )
 
     # -- transitions ---------------------------------------------------------------------
+
+    async def add_note(self, *, actor: User, order_id: uuid.UUID, note: str) -> TimelineEntry:
+        """A note on the order's timeline by an administrator (the route checks the role)."""
+        async with self._uow() as uow:
+            order = await uow.orders.get_for_update(order_id, with_lines=False)
+            if order is None:
+                raise OrderNotFound(f"No order with id {order_id}")
+            order.add_note(actor=actor.as_actor(), note=note)
+            position = order.timeline_position
+            await uow.commit()
+        entries = await self.timeline(actor=actor, order_id=order_id)
+        return next(entry for entry in entries if entry.sequence == position)
 
     async def fulfil(self, *, actor: User, order_id: uuid.UUID) -> Order:
         """Shipped by the shop (admins only: the route checks the role)."""

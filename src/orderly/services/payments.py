@@ -140,7 +140,7 @@ class PaymentService:
                 payment.last_error = error
                 await uow.commit()
 
-    async def refund(self, *, order_id: uuid.UUID, actor: Actor) -> None:
+    async def refund(self, *, order_id: uuid.UUID, actor: Actor, reason: str | None = None) -> None:
         """Give an order's charge back (after ``OrderRefundRequested``): a cancelling order
         ends ``cancelled`` with its stock released; a refused refund puts it back to
         ``paid`` with the provider's reason. Idempotent: a refunded payment is left alone."""
@@ -172,7 +172,7 @@ class PaymentService:
             if payment.status is PaymentStatus.SUCCEEDED:
                 payment.refund(refund_reference)
                 held = order.holds_stock
-                order.refunded(actor=actor, refund_reference=refund_reference)
+                order.refunded(actor=actor, refund_reference=refund_reference, reason=reason)
                 if held and not order.holds_stock:
                     await release_stock(uow, order)
                 await uow.commit()

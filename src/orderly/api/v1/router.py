@@ -4,7 +4,7 @@ level of routers instead of two makes FastAPI match a request with less work."""
 from fastapi import APIRouter
 
 from orderly.api import links
-from orderly.api.v1.endpoints import auth, items, orders, reports, users, webhooks
+from orderly.api.v1.endpoints import auth, items, orders, reports, timeline, users, webhooks
 
 PREFIX = links.V1
 ROUTERS: list[APIRouter] = [
@@ -12,6 +12,7 @@ ROUTERS: list[APIRouter] = [
     users.router,
     items.router,
     orders.router,
+    timeline.router,
     reports.router,
     webhooks.router,
 ]

@@ -75,7 +75,8 @@ async def browse_orders(
 
 @router.get("/orders/{order_id}", tags=["orders v2"], responses=problem_responses(OrderNotFound))
 async def read_order(order_id: uuid.UUID, user: CurrentUser, orders: Orders) -> OrderReadV2:
-    return OrderReadV2.of(await orders.get_order(actor=user, order_id=order_id))
+    order = await orders.get_order(actor=user, order_id=order_id, with_timeline=True)
+    return OrderReadV2.of(order)
 
 
 @router.post(
@@ -84,5 +85,7 @@ async def read_order(order_id: uuid.UUID, user: CurrentUser, orders: Orders) -> 
     status_code=status.HTTP_201_CREATED,
     responses=placing_responses(OrderReadV2),
 )
-async def place_order(order: PlacedOrder) -> OrderReadV2:
-    return OrderReadV2.of(order)
+async def place_order(order: PlacedOrder, user: CurrentUser, orders: Orders) -> OrderReadV2:
+    # The v2 representation embeds the timeline, which the placing transaction wrote.
+    placed = await orders.get_order(actor=user, order_id=order.id, with_timeline=True)
+    return OrderReadV2.of(placed)
