@@ -24,6 +24,10 @@ class SkuTaken(Conflict):
     code = "sku-taken"
 
 
+class FieldNotEditable(Unprocessable):
+    code = "field-not-editable"
+
+
 class InvalidPriceRange(Unprocessable):
     code = "invalid-price-range"
 
@@ -121,7 +125,7 @@ class CatalogService:
                 elif field in EDITABLE_FIELDS:
                     setattr(item, field, value.strip() if field == "name" else value)
                 else:
-                    raise Unprocessable(f"{field} cannot be changed", field=field)
+                    raise FieldNotEditable(f"{field} cannot be changed", field=field)
             await self._commit(uow, item.sku)
             return item
 

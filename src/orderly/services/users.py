@@ -26,6 +26,10 @@ class InvalidCredentials(Unauthorized):
     code = "invalid-credentials"
 
 
+class AdminOnly(Forbidden):
+    code = "admin-required"
+
+
 class AccountDisabled(Forbidden):
     code = "account-disabled"
 
@@ -155,7 +159,7 @@ class UserService:
     ) -> User:
         """An admin changes someone's role or deactivates them (never their own access)."""
         if not actor.is_admin:
-            raise Forbidden("Only administrators may change roles or deactivate accounts")
+            raise AdminOnly("Only administrators may change roles or deactivate accounts")
         async with self._uow() as uow:
             user = await uow.users.get(user_id)
             if user is None:
