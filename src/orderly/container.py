@@ -30,8 +30,10 @@ from orderly.integrations.breaker import CircuitBreaker
 from orderly.integrations.email import Mailer
 from orderly.integrations.payments import PaymentProvider, RetryPolicy
 from orderly.integrations.webhooks import AddressPolicy, WebhookSender
+from orderly.services.audit import AuditService
 from orderly.services.catalog import CatalogService
 from orderly.services.orders import OrderService
+from orderly.services.outbox import OutboxService
 from orderly.services.payments import PaymentService
 from orderly.services.reports import ReportService
 from orderly.services.users import UserService
@@ -64,6 +66,8 @@ class Container:
     webhook_sender: WebhookSender
     # Rung when deliveries become due; the in-process runner waits on it (no broker).
     webhook_doorbell: Doorbell
+    audit: AuditService
+    outbox: OutboxService
 
     @classmethod
     def build(
@@ -153,6 +157,8 @@ class Container:
             webhook_deliveries=deliveries,
             webhook_sender=sender,
             webhook_doorbell=doorbell,
+            audit=AuditService(uow),
+            outbox=OutboxService(uow),
         )
 
     @property

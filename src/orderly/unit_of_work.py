@@ -25,6 +25,7 @@ from orderly.core.errors import Conflict
 from orderly.core.gate import ConnectionGate
 from orderly.events.types import Event, OrderEvent
 from orderly.models import (
+    AdminAudit,
     Item,
     ItemFilter,
     ItemSort,
@@ -44,6 +45,7 @@ from orderly.models.webhook import (
     WebhookDelivery,
     WebhookEndpoint,
 )
+from orderly.repositories.audit import AuditRepository
 from orderly.repositories.items import ItemRepository
 from orderly.repositories.orders import OrderRepository
 from orderly.repositories.outbox import OutboxRepository
@@ -126,6 +128,11 @@ class Outbox(Protocol):
     async def backlog(self) -> tuple[int, datetime | None]: ...
     async def is_processed(self, event_id: uuid.UUID, handler: str) -> bool: ...
     async def mark_processed(self, event_id: uuid.UUID, handler: str) -> None: ...
+    async def make_due(self, event_id: uuid.UUID, *, at: datetime) -> bool: ...
+
+
+class Audit(Protocol):
+    def add(self, record: AdminAudit) -> None: ...
 
 
 class Webhooks(Protocol):
@@ -168,6 +175,8 @@ class UnitOfWork(Protocol):
     def outbox(self) -> Outbox: ...
     @property
     def webhooks(self) -> Webhooks: ...
+    @property
+    def audit(self) -> Audit: ...
 
     async def __aenter__(self) -> Self: ...
     async def __aexit__(
@@ -227,6 +236,7 @@ class SqlUnitOfWork:
     reports: ReportRepository
     outbox: OutboxRepository
     webhooks: WebhookRepository
+    audit: AuditRepository
 
     def __init__(
         self,
@@ -251,6 +261,7 @@ class SqlUnitOfWork:
         self.reports = ReportRepository(self._session)
         self.outbox = OutboxRepository(self._session)
         self.webhooks = WebhookRepository(self._session)
+        self.audit = AuditRepository(self._session)
         return self
 
     async def __aexit__(

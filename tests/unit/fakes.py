@@ -13,6 +13,7 @@ from typing import Any, Self
 
 from orderly.events.types import Event, OrderEvent
 from orderly.models import (
+    AdminAudit,
     Item,
     ItemFilter,
     ItemSort,
@@ -265,6 +266,17 @@ class FakeOutbox:
     async def mark_processed(self, event_id: uuid.UUID, handler: str) -> None:
         self.processed.add((event_id, handler))
 
+    async def make_due(self, event_id: uuid.UUID, *, at: datetime) -> bool:
+        return False  # nothing is ever waiting here: every event counts as written
+
+
+class FakeAudit:
+    def __init__(self) -> None:
+        self.records: list[AdminAudit] = []
+
+    def add(self, record: AdminAudit) -> None:
+        self.records.append(record)
+
 
 class FakeUnitOfWork:
     """Shares its repositories across uses, like one database; counts commits. Like the SQL
@@ -278,6 +290,7 @@ class FakeUnitOfWork:
         self.payments = FakePayments()
         self.reports = FakeReports()
         self.webhooks = FakeWebhooks()
+        self.audit = FakeAudit()
         self.commits = 0
         self.fail_next_commit = False
         self.events: list[Event] = []  # what a real unit of work would write to the outbox

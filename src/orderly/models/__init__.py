@@ -1,5 +1,6 @@
 """ORM tables. Importing this package registers every table on ``Base.metadata``."""
 
+from orderly.models.audit import AdminAudit
 from orderly.models.base import Base
 from orderly.models.item import Item, ItemFilter, ItemSort, ItemView
 from orderly.models.order import LineRequest, Order, OrderLine, OrderStatus
@@ -11,6 +12,7 @@ from orderly.models.user import Role, User
 from orderly.models.webhook import WebhookAttempt, WebhookDelivery, WebhookEndpoint
 
 __all__ = [
+    "AdminAudit",
     "Base",
     "Item",
     "ItemFilter",

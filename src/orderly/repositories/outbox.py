@@ -62,6 +62,16 @@ class OutboxRepository:
                 update(OutboxMessage).where(OutboxMessage.id.in_(ids)).values(available_at=at)
             )
 
+    async def make_due(self, event_id: uuid.UUID, *, at: datetime) -> bool:
+        """An unpublished row becomes due at ``at`` (an operator's retry); False when there
+        is no such row or it has been published."""
+        result = await self._session.execute(
+            update(OutboxMessage)
+            .where(OutboxMessage.id == event_id, OutboxMessage.published_at.is_(None))
+            .values(available_at=at)
+        )
+        return bool(getattr(result, "rowcount", 0))
+
     async def backlog(self) -> tuple[int, datetime | None]:
         """How many rows wait, and when the oldest of them was written."""
         statement = select(func.count(), func.min(OutboxMessage.created_at)).where(
