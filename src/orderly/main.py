@@ -14,6 +14,7 @@ from fastapi import FastAPI
 from fastapi.middleware.cors import CORSMiddleware
 
 from orderly import __version__
+from orderly.admin.panel import bind_admin, install_admin
 from orderly.api import health, metrics
 from orderly.api.openapi import install_openapi
 from orderly.api.problems import install_error_handlers
@@ -70,6 +71,7 @@ def create_app(
         if tracing is not None:
             instrument_clients(tracing, container.engine)
         app.state.container = container
+        bind_admin(admin, container)
         runner = None
         if settings.broker_url is None and settings.embedded_jobs:  # jobs run in-process
             runner = EmbeddedRunner(
@@ -96,6 +98,7 @@ def create_app(
 
     app = FastAPI(title="orderly", version=__version__, description=DESCRIPTION, lifespan=lifespan)
     install_error_handlers(app)
+    admin = install_admin(app, settings)
     install_openapi(app)
     document_webhooks(app)
     app.include_router(health.router)

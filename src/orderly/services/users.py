@@ -88,6 +88,11 @@ class UserService:
         return user
 
     async def log_in(self, *, email: str, password: str) -> TokenPair:
+        user = await self.check_credentials(email=email, password=password)
+        return self._tokens.issue_pair(user.id, user.token_version)
+
+    async def check_credentials(self, *, email: str, password: str) -> User:
+        """The active account these credentials open (the API's token login, the panel's)."""
         async with self._uow() as uow:
             user = await uow.users.get_by_email(email)
         ok = await self._hasher.verify(password, user.password_hash if user else None)
@@ -95,7 +100,7 @@ class UserService:
             raise InvalidCredentials("Incorrect e-mail or password")
         if not user.is_active:
             raise AccountDisabled("This account has been deactivated")
-        return self._tokens.issue_pair(user.id, user.token_version)
+        return user
 
     async def refresh(self, *, refresh_token: str) -> TokenPair:
         user = await self._user_for_token(refresh_token, TokenType.REFRESH)
