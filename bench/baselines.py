@@ -120,8 +120,9 @@ def handwritten() -> FastAPI:
                 total = item["price_minor"] * quantity
                 await connection.execute(
                     "INSERT INTO orders (id, user_id, status, total_minor, currency, payment_method,"
-                    " idempotency_key, request_fingerprint, created_at, updated_at)"
-                    " VALUES ($1, $2, 'pending_payment', $3, $4, NULL, $5, $6, $7, $7)",
+                    " idempotency_key, request_fingerprint, created_at, updated_at,"
+                    " timeline_position)"
+                    " VALUES ($1, $2, 'pending_payment', $3, $4, NULL, $5, $6, $7, $7, 1)",
                     order_id,
                     user_id,
                     total,
@@ -139,11 +140,22 @@ def handwritten() -> FastAPI:
                     quantity,
                     item["price_minor"],
                 )
+                event_id = uuid.uuid4()
                 await connection.execute(
                     "INSERT INTO outbox (id, event_type, payload, created_at, available_at,"
                     " attempts) VALUES ($1, 'OrderPlaced', $2, $3, $3, 0)",
-                    uuid.uuid4(),
+                    event_id,
                     json.dumps({"order_id": str(order_id)}),
+                    now,
+                )
+                await connection.execute(
+                    "INSERT INTO order_timeline (id, order_id, sequence, type, from_status,"
+                    " to_status, actor_kind, actor_id, reason, data, occurred_at)"
+                    " VALUES ($1, $2, 1, 'order.placed', NULL, 'pending_payment', 'customer',"
+                    " $3, NULL, '{}', $4)",
+                    event_id,
+                    order_id,
+                    user_id,
                     now,
                 )
         return JSONResponse(

@@ -114,7 +114,7 @@ async def seed(url: str) -> Seeded:
             ],
         )
         heavy = users[0][0]
-        orders, lines = [], []
+        orders, lines, timeline = [], [], []
         for n in range(ORDERS):
             owner = heavy if n < HEAVY_USER_ORDERS else users[1 + n % (USERS - 1)][0]
             order_id, item = uuid.uuid4(), items[n % ITEMS]
@@ -131,9 +131,37 @@ async def seed(url: str) -> Seeded:
                     None,
                     stamp,
                     stamp,
+                    2,
                 )
             )
             lines.append((uuid.uuid4(), order_id, 0, item, 1, prices[item]))
+            placed = (None, "pending_payment", "order.placed", "customer", owner, "{}")
+            paid = (
+                "pending_payment",
+                "paid",
+                "order.paid",
+                "worker",
+                None,
+                '{"payment_reference": "pi_bench"}',
+            )
+            for sequence, (before, after, kind, actor, actor_id, data) in enumerate(
+                (placed, paid), 1
+            ):
+                timeline.append(
+                    (
+                        uuid.uuid4(),
+                        order_id,
+                        sequence,
+                        kind,
+                        before,
+                        after,
+                        actor,
+                        actor_id,
+                        None,
+                        data,
+                        stamp,
+                    )
+                )
         await connection.copy_records_to_table(
             "orders",
             columns=[
@@ -147,6 +175,7 @@ async def seed(url: str) -> Seeded:
                 "request_fingerprint",
                 "created_at",
                 "updated_at",
+                "timeline_position",
             ],
             records=orders,
         )
@@ -154,6 +183,23 @@ async def seed(url: str) -> Seeded:
             "order_lines",
             columns=["id", "order_id", "position", "item_id", "quantity", "unit_price_minor"],
             records=lines,
+        )
+        await connection.copy_records_to_table(
+            "order_timeline",
+            columns=[
+                "id",
+                "order_id",
+                "sequence",
+                "type",
+                "from_status",
+                "to_status",
+                "actor_kind",
+                "actor_id",
+                "reason",
+                "data",
+                "occurred_at",
+            ],
+            records=timeline,
         )
         await connection.execute("ANALYZE")
     finally:

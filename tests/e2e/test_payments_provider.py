@@ -17,6 +17,7 @@ from orderly.core.config import Settings
 from orderly.integrations.breaker import BreakerState
 from tests.conftest import Account
 from tests.integration.test_items import add_item
+from tests.integration.test_orders import run_jobs
 from tests.processes import Process, start_fake_provider
 from tests.unit.test_breaker import state_of
 
@@ -135,8 +136,11 @@ async def test_cancelling_a_paid_order_refunds_it(
 ) -> None:
     order_id = await order_for(client, container, customer, "pm_card_visa")
     await pay(client, customer, order_id)
-    cancelled = await client.post(f"{ORDERS}/{order_id}/cancel", headers=customer.headers)
-    assert cancelled.json()["status"] == "cancelled"
+    cancelling = await client.post(f"{ORDERS}/{order_id}/cancel", headers=customer.headers)
+    assert cancelling.json()["status"] == "cancelling"  # the refund is a worker's job
+    await run_jobs(container)
+    current = await client.get(f"{ORDERS}/{order_id}", headers=customer.headers)
+    assert current.json()["status"] == "cancelled"
     assert stats(provider)["refunds"][f"order-{order_id}-refund"] == 1
 
 
