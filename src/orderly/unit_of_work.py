@@ -14,9 +14,9 @@ from __future__ import annotations
 import uuid
 from datetime import datetime, timedelta
 from types import TracebackType
-from typing import Any, Protocol, Self
+from typing import Any, Protocol, Self, cast
 
-from sqlalchemy import insert
+from sqlalchemy import Table, insert
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
@@ -189,8 +189,10 @@ class UnitOfWork(Protocol):
     async def rollback(self) -> None: ...
 
 
-_INSERT_OUTBOX = insert(OutboxMessage)
-_INSERT_TIMELINE = insert(TimelineEntry)
+# Core INSERTs into the tables (an INSERT of the ORM entity goes through the ORM's bulk
+# machinery, which these rows do not need: they are never loaded in this session).
+_INSERT_OUTBOX = insert(cast(Table, OutboxMessage.__table__))
+_INSERT_TIMELINE = insert(cast(Table, TimelineEntry.__table__))
 
 
 def _outbox_row(event: Event) -> dict[str, Any]:
