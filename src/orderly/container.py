@@ -24,7 +24,9 @@ from orderly.core.database import (
 )
 from orderly.core.ratelimit import RateLimiter
 from orderly.core.security import PasswordHasher, TokenCodec
+from orderly.events import live_redis
 from orderly.events.handlers import EventDispatcher, StartReport
+from orderly.events.live import LiveChange, LiveHub
 from orderly.fakes.payment_provider import create_provider_app
 from orderly.integrations.breaker import CircuitBreaker
 from orderly.integrations.email import Mailer
@@ -68,6 +70,8 @@ class Container:
     webhook_doorbell: Doorbell
     audit: AuditService
     outbox: OutboxService
+    # The live status streams open in this process (fed by the Redis listener, or in-process).
+    live: LiveHub
 
     @classmethod
     def build(
@@ -131,8 +135,23 @@ class Container:
             secret_overlap=timedelta(seconds=settings.webhook_secret_overlap),
             endpoint_url=lambda endpoint_id: public_url + links.webhook_endpoint(endpoint_id),
         )
+        live = LiveHub(
+            queue_size=settings.live_queue_size,
+            max_per_user=settings.live_max_per_user,
+            max_connections=settings.live_max_connections,
+        )
+        redis = redis_client(settings)
+        channel = live_redis.live_channel(settings.redis_key_prefix)
+
+        async def publish_live(change: LiveChange) -> None:
+            if redis is None:
+                live.publish(change)  # the API and the in-process runner share this process
+            else:
+                await live_redis.publish(redis, channel, change)
+
         dispatcher = EventDispatcher(
             uow,
+            publish_live=publish_live,
             payments=payments,
             mailer=mailer,
             start_report=start_report or produce_here,
@@ -149,7 +168,7 @@ class Container:
             payments=payments,
             payment_provider=provider,
             rate_limiter=RateLimiter(settings),
-            redis=redis_client(settings),
+            redis=redis,
             mailer=mailer,
             reports=reports,
             dispatcher=dispatcher,
@@ -159,6 +178,7 @@ class Container:
             webhook_doorbell=doorbell,
             audit=AuditService(uow),
             outbox=OutboxService(uow),
+            live=live,
         )
 
     @property

@@ -37,6 +37,7 @@ from orderly.core.observability import (
     instrument_clients,
     tracer_provider,
 )
+from orderly.events.live_redis import start_listener
 from orderly.jobs.embedded import EmbeddedRunner
 
 if TYPE_CHECKING:
@@ -72,6 +73,9 @@ def create_app(
             instrument_clients(tracing, container.engine)
         app.state.container = container
         bind_admin(admin, container)
+        listener = start_listener(
+            url=settings.redis_url, prefix=settings.redis_key_prefix, hub=container.live
+        )
         runner = None
         if settings.broker_url is None and settings.embedded_jobs:  # jobs run in-process
             runner = EmbeddedRunner(
@@ -90,6 +94,9 @@ def create_app(
         try:
             yield
         finally:
+            container.live.close_all()  # open streams end with a retry hint
+            if listener is not None:
+                await listener.stop()
             if runner is not None:
                 await runner.stop()
             await container.close()

@@ -153,6 +153,15 @@ class Settings(BaseSettings):
     relay_interval: float = Field(default=0.5, gt=0, description="seconds between outbox polls")
     relay_batch_size: int = Field(default=100, ge=1)
 
+    live_heartbeat: float = Field(default=15.0, gt=0, description="seconds between SSE/WS pings")
+    live_retry_ms: int = Field(default=3000, ge=0, description="SSE reconnect delay hint")
+    live_queue_size: int = Field(
+        default=64, ge=1, description="changes buffered per client; a slower one is disconnected"
+    )
+    live_max_per_user: int = Field(default=5, ge=1, description="open streams per user")
+    live_max_connections: int = Field(default=1000, ge=1, description="open streams per process")
+    live_auth_timeout: float = Field(default=5.0, gt=0, description="WebSocket: first message")
+
     smtp_host: str | None = None
     smtp_port: int = 587
     smtp_username: str | None = None

@@ -81,11 +81,16 @@ class RequestContextMiddleware:
         structlog.contextvars.bind_contextvars(request_id=request_id)
         started = time.perf_counter()
         status = 500
+        streaming = False  # live status streams last minutes: kept out of the latency histogram
 
         async def send_with_context(message: Message) -> None:
-            nonlocal status
+            nonlocal status, streaming
             if message["type"] == "http.response.start":
                 status = message["status"]
+                streaming = any(
+                    name == b"content-type" and value.startswith(b"text/event-stream")
+                    for name, value in message.get("headers", ())
+                )
                 elapsed_ms = (time.perf_counter() - started) * 1000
                 headers = list(message.get("headers", ()))
                 headers.append((b"x-request-id", request_id.encode()))
@@ -102,7 +107,8 @@ class RequestContextMiddleware:
             template = route_template(scope)
             method = scope["method"]
             metrics.HTTP_REQUESTS.labels(method, template, str(status)).inc()
-            metrics.HTTP_LATENCY.labels(method, template).observe(duration)
+            if not streaming:
+                metrics.HTTP_LATENCY.labels(method, template).observe(duration)
             client = scope.get("client")
             access_log.info(
                 "request",

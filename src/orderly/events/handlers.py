@@ -15,10 +15,13 @@ from typing import NamedTuple
 
 import structlog
 
+from orderly.events.live import LiveChange
 from orderly.events.mails import ORDER_MAILS, CustomerMails
 from orderly.events.types import (
+    EVENT_TYPES,
     Actor,
     Event,
+    OrderEvent,
     OrderPaid,
     OrderPlaced,
     OrderRefundRequested,
@@ -45,6 +48,7 @@ class Handling(NamedTuple):
 
 
 StartReport = Callable[[uuid.UUID], Awaitable[None]]
+PublishLive = Callable[[LiveChange], Awaitable[None]]
 
 
 class EventDispatcher:
@@ -56,8 +60,10 @@ class EventDispatcher:
         mailer: Mailer,
         start_report: StartReport,
         webhooks: WebhookService,
+        publish_live: PublishLive,
     ) -> None:
         self._uow = uow
+        self._publish_live = publish_live
         self._payments = payments
         self._start_report = start_report
         self._webhooks = webhooks
@@ -80,6 +86,12 @@ class EventDispatcher:
             self.registry.setdefault(kind, []).append(
                 Handling(f"{template}_email", mails.order_changed)
             )
+        # Live status first: cheap, and a client waiting on the page should not wait for mails.
+        for kind in EVENT_TYPES.values():
+            if issubclass(kind, OrderEvent):
+                self.registry.setdefault(kind, []).insert(
+                    0, Handling("live_status", self.live_status, recorded=False)
+                )
 
     async def dispatch(self, event: Event) -> None:
         """Run every handler of the event that has not finished for it yet."""
@@ -120,6 +132,15 @@ class EventDispatcher:
     async def sales_report(self, event: Event) -> None:
         assert isinstance(event, SalesReportRequested)  # noqa: S101
         await self._start_report(event.report_id)
+
+    async def live_status(self, event: Event) -> None:
+        """Tell the open streams. Never fails the event: pub/sub is lossy anyway (a client
+        learns the state from its next snapshot), and the other handlers must still run."""
+        assert isinstance(event, OrderEvent)  # noqa: S101 - registered for order events
+        try:
+            await self._publish_live(LiveChange.of(event))
+        except Exception:
+            log.warning("live_status_not_published", event_id=str(event.event_id), exc_info=True)
 
     async def webhook_deliveries(self, event: Event) -> None:
         await self._webhooks.fan_out(event)

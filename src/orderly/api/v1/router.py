@@ -3,7 +3,7 @@ level of routers instead of two makes FastAPI match a request with less work."""
 
 from fastapi import APIRouter
 
-from orderly.api import links
+from orderly.api import links, live
 from orderly.api.v1.endpoints import auth, items, orders, reports, timeline, users, webhooks
 
 PREFIX = links.V1
@@ -13,6 +13,7 @@ ROUTERS: list[APIRouter] = [
     items.router,
     orders.router,
     timeline.router,
+    live.router,
     reports.router,
     webhooks.router,
 ]
