@@ -16,6 +16,7 @@ from fastapi.middleware.cors import CORSMiddleware
 from orderly import __version__
 from orderly.admin.panel import bind_admin, install_admin
 from orderly.api import health, metrics
+from orderly.api.docs import install_docs
 from orderly.api.openapi import install_openapi
 from orderly.api.problems import install_error_handlers
 from orderly.api.v1 import router as v1
@@ -103,10 +104,18 @@ def create_app(
             if tracing is not None:
                 tracing.shutdown()
 
-    app = FastAPI(title="orderly", version=__version__, description=DESCRIPTION, lifespan=lifespan)
+    app = FastAPI(
+        title="orderly",
+        version=__version__,
+        description=DESCRIPTION,
+        lifespan=lifespan,
+        docs_url=None,  # install_docs serves both pages with their assets, no CDN
+        redoc_url=None,
+    )
     install_error_handlers(app)
     admin = install_admin(app, settings)
     install_openapi(app)
+    install_docs(app)
     document_webhooks(app)
     app.include_router(health.router)
     app.include_router(metrics.router)

@@ -174,13 +174,17 @@ class BodySizeLimitMiddleware:
 
 
 _API_CSP = b"default-src 'none'; frame-ancestors 'none'"
-_DOCS_CSP = (
-    b"default-src 'self'; script-src 'self' 'unsafe-inline' https://cdn.jsdelivr.net; "
-    b"style-src 'self' 'unsafe-inline' https://cdn.jsdelivr.net https://fonts.googleapis.com; "
-    b"font-src 'self' https://fonts.gstatic.com; img-src 'self' data: https:; "
-    b"worker-src 'self' blob:; connect-src 'self'; frame-ancestors 'none'"
+# /docs and /redoc load only orderly's own files (api/docs.py): nothing from a CDN, and no
+# inline script (Swagger UI's start-up script is a served file). ReDoc styles itself by
+# inserting <style> elements at run time (styled-components) and builds its search index
+# in a worker made from a blob: URL, so its page alone allows inline styles and blob workers.
+_DOCS_COMMON = (
+    b"default-src 'self'; script-src 'self'; img-src 'self' data:; font-src 'self'; "
+    b"connect-src 'self'; form-action 'self'; base-uri 'self'; object-src 'none'; "
+    b"frame-ancestors 'none'; "
 )
-_DOCS_PATHS = ("/docs", "/redoc")
+_SWAGGER_CSP = _DOCS_COMMON + b"style-src 'self'"
+_REDOC_CSP = _DOCS_COMMON + b"style-src 'self' 'unsafe-inline'; worker-src 'self' blob:"
 # The admin panel (SQLAdmin) serves its scripts, styles and fonts itself; its templates'
 # one inline script is replaced by orderly's (admin/templates), so nothing inline runs.
 _ADMIN_CSP = (
@@ -205,8 +209,10 @@ class SecurityHeadersMiddleware:
         path = scope["path"]
         if path == "/admin" or path.startswith("/admin/"):
             csp = _ADMIN_CSP
-        elif path.startswith(_DOCS_PATHS):
-            csp = _DOCS_CSP
+        elif path == "/redoc":
+            csp = _REDOC_CSP
+        elif path == "/docs" or path.startswith("/docs/"):
+            csp = _SWAGGER_CSP
         else:
             csp = _API_CSP
 
