@@ -158,7 +158,10 @@ async def stream(
     "/{order_id}/events",
     response_class=StreamingResponse,
     responses={
-        200: {"content": {EVENT_STREAM: {}}, "description": "snapshot, then changes"},
+        200: {
+            "content": {EVENT_STREAM: {"schema": {"type": "string", "format": "event-stream"}}},
+            "description": "snapshot, then changes",
+        },
         **problem_responses(OrderNotFound, TooManyStreams),
     },
 )
