@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import os
 import signal
+import sys
 import tempfile
 from collections.abc import Awaitable, Callable
 from typing import Annotated, TypeVar
@@ -107,11 +108,25 @@ def worker(
     ),
     concurrency: Annotated[int, typer.Option(min=1)] = 2,
     hostname: Annotated[str, typer.Option(help="Celery node name")] = "orderly@%h",
+    metrics_port: Annotated[
+        int | None, typer.Option(help="Serve Prometheus /metrics on this port (ORDERLY_HOST)")
+    ] = None,
 ) -> None:
     """Run a Celery worker (needs ORDERLY_BROKER_URL)."""
+    if metrics_port is not None and not os.environ.get("PROMETHEUS_MULTIPROC_DIR"):
+        # Tasks run in forked pool processes: their numbers go to files that the main
+        # process sums. prometheus_client picks this up on import, so start again with it.
+        os.environ["PROMETHEUS_MULTIPROC_DIR"] = tempfile.mkdtemp(prefix="orderly-worker-")
+        os.execv(sys.executable, [sys.executable, *sys.argv])  # noqa: S606 - ourselves
     settings = Settings()
     configure_logging(settings)
-    _celery(settings).worker_main(
+    celery = _celery(settings)
+    if metrics_port is not None:
+        from orderly.jobs import metrics as job_metrics
+
+        job_metrics.serve(metrics_port, settings.host)
+        typer.echo(f"Worker metrics on http://{settings.host}:{metrics_port}/metrics")
+    celery.worker_main(
         ["worker", "-Q", queues, "-c", str(concurrency), "-n", hostname, "--loglevel", "INFO"]
     )
 
