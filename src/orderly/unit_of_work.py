@@ -38,7 +38,7 @@ from orderly.models import (
     TimelineEntry,
     User,
 )
-from orderly.models.base import RecordsEvents
+from orderly.models.base import Base, RecordsEvents, insert_row
 from orderly.models.webhook import (
     DeliveryStatus,
     WebhookAttempt,
@@ -290,12 +290,16 @@ class SqlUnitOfWork:
         return self._session
 
     async def commit(self) -> None:
+        """Write, in one transaction: the entities added in this unit of work, the changes
+        to the ones it loaded, then the events they all recorded (outbox and timeline)."""
         if self._read_only:
             raise ReadOnlyUnitOfWork("a read-only unit of work cannot commit")
-        events = _recorded_events(self.session)
+        session = self.session
+        events = _recorded_events(session)
         timeline = [TimelineEntry.values_for(e) for e in events if isinstance(e, OrderEvent)]
         try:
-            await self.session.flush()  # the entities first: outbox and timeline rows follow
+            await _insert_added(session)
+            await session.flush()  # changes to loaded entities
             if events:
                 await self.session.execute(_INSERT_OUTBOX, [_outbox_row(e) for e in events])
             if timeline:
@@ -307,6 +311,24 @@ class SqlUnitOfWork:
 
     async def rollback(self) -> None:
         await self.session.rollback()
+
+
+async def _insert_added(session: AsyncSession) -> None:
+    """Entities added to the session (``repository.add``) are written as plain INSERTs, in
+    foreign-key order, with their model defaults applied (``insert_row``); the ORM's flush
+    is left the changes to loaded entities. The flush of new objects is bookkeeping these
+    rows never need (they are not read back in this unit of work), and it was the largest
+    part of placing an order. Written rows leave the session: they stay readable as they
+    are."""
+    added = list(session.new)
+    rows: dict[Table, list[dict[str, Any]]] = {}
+    for entity in added:
+        rows.setdefault(cast(Table, entity.__table__), []).append(insert_row(entity))
+        if entity in session:  # an order's lines leave with it (cascade)
+            session.expunge(entity)
+    for table in Base.metadata.sorted_tables:
+        if table in rows:
+            await session.execute(insert(table), rows[table])
 
 
 def _recorded_events(session: AsyncSession) -> list[Event]:

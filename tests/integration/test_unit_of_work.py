@@ -11,6 +11,7 @@ from sqlalchemy import select
 from orderly.container import Container
 from orderly.events.types import Actor
 from orderly.models import Order, OrderLine, OrderStatus, OutboxMessage, Payment, PaymentStatus
+from orderly.models.base import MissingColumnValue
 from orderly.services.orders import NewLine
 from orderly.unit_of_work import ReadOnlyUnitOfWork
 from tests.conftest import Account
@@ -88,16 +89,19 @@ async def test_column_defaults_that_live_only_in_the_model_are_applied(
     container: Container, customer: Account
 ) -> None:
     """An entity saved with columns left to their model defaults (the timestamps, the
-    status) gets those defaults, whichever repository saves it: none is written as NULL."""
+    status) gets those defaults, whichever repository saves it: none is written as NULL; a
+    NOT NULL column left without a value and without a default fails loudly, naming it."""
     item = await add_item(container, f"DEF-{uuid.uuid4().hex[:6]}", stock=3)
+    order_id = uuid.uuid4()
     order = Order(
-        id=uuid.uuid4(),
+        id=order_id,
         user_id=customer.user.id,
         total_minor=item.price_minor,
         currency=item.currency,
         lines=[
             OrderLine(
                 id=uuid.uuid4(),
+                order_id=order_id,
                 position=0,
                 item_id=item.id,
                 quantity=1,
@@ -120,3 +124,21 @@ async def test_column_defaults_that_live_only_in_the_model_are_applied(
     assert saved.updated_at is not None
     assert [line.quantity for line in saved.lines] == [1]
     assert (saved_payment.status, saved_payment.attempts) == (PaymentStatus.PENDING, 0)
+
+
+async def test_a_required_column_left_empty_is_refused_by_name(
+    container: Container, customer: Account
+) -> None:
+    line = OrderLine(id=uuid.uuid4(), position=0, item_id=uuid.uuid4(), quantity=1)
+    async with container.uow() as uow:
+        uow.orders.add(
+            Order(
+                id=uuid.uuid4(),
+                user_id=customer.user.id,
+                total_minor=0,
+                currency="EUR",
+                lines=[line],
+            )
+        )
+        with pytest.raises(MissingColumnValue, match=r"order_lines\.order_id"):
+            await uow.commit()

@@ -4,8 +4,10 @@ from __future__ import annotations
 
 from datetime import UTC, datetime
 from enum import StrEnum
+from functools import cache
+from typing import Any
 
-from sqlalchemy import DateTime, Enum, MetaData
+from sqlalchemy import Column, DateTime, Enum, MetaData, inspect
 from sqlalchemy.engine import Dialect
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 from sqlalchemy.types import TypeDecorator
@@ -78,3 +80,38 @@ class RecordsEvents:
         """The events recorded since the last collection, oldest first; forgets them."""
         events: list[Event] = self.__dict__.pop("_recorded_events", [])
         return events
+
+
+class MissingColumnValue(ValueError):
+    """An entity was added without a value for a NOT NULL column that has no default."""
+
+
+@cache
+def _columns_of(entity_type: type[Base]) -> tuple[tuple[str, Column[Any]], ...]:
+    """(attribute, column) for every mapped column of ``entity_type``."""
+    return tuple(
+        (attribute.key, column)
+        for attribute in inspect(entity_type).column_attrs
+        for column in attribute.columns
+        if isinstance(column, Column)
+    )
+
+
+def insert_row(entity: Base) -> dict[str, Any]:
+    """The entity as one row of a Core INSERT, keyed by column name. A column left ``None``
+    gets the model's default, set on the entity too (an INSERT given None would write NULL:
+    a default is never skipped); an autoincrement key left ``None`` is left out for the
+    database to number; a NOT NULL column with neither raises ``MissingColumnValue``."""
+    row: dict[str, Any] = {}
+    for attribute, column in _columns_of(type(entity)):
+        value = getattr(entity, attribute)
+        if value is None and column.default is not None:
+            default: Any = column.default
+            value = default.arg(None) if default.is_callable else default.arg
+            setattr(entity, attribute, value)
+        if value is None and column.primary_key and column.autoincrement is True:
+            continue
+        if value is None and not column.nullable and column.server_default is None:
+            raise MissingColumnValue(f"{column.table.name}.{column.name} has no value")
+        row[column.name] = value
+    return row
