@@ -50,6 +50,12 @@ async def postgres_container(postgres_url: str) -> AsyncIterator[Container]:
 @pytest.fixture
 def redis_broker() -> Iterator[dict[str, str]]:
     """The Redis server under a key prefix of this test's own, removed afterwards."""
+    yield from redis_under_own_prefix()
+
+
+def redis_under_own_prefix() -> Iterator[dict[str, str]]:
+    """Broker settings for the Redis server under a fresh key prefix; the prefix's keys are
+    removed when the generator ends (a fixture of any scope yields from it)."""
     services = ServiceSettings()
     client = redis.Redis.from_url(services.redis_url, socket_connect_timeout=3)
     try:

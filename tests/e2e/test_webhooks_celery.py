@@ -13,16 +13,14 @@ from typing import Any
 
 import httpx
 import pytest
-import redis
 from standardwebhooks import Webhook
 
 from orderly.container import Container
 from orderly.core.config import Environment, Settings
 from orderly.models import Role
 from tests.conftest import TEST_SECRET, make_account
-from tests.databases import unavailable
+from tests.e2e.conftest import redis_under_own_prefix
 from tests.processes import Process, Stack, eventually, make_item, start_fake_receiver
-from tests.services import ServiceSettings
 
 pytestmark = pytest.mark.postgres
 ENDPOINTS = "/api/v1/webhooks/endpoints"
@@ -39,18 +37,7 @@ SETTINGS = {
 @pytest.fixture(scope="module")
 def broker() -> Iterator[dict[str, str]]:
     """Redis under a key prefix of this module's own (the stack lives for the module)."""
-    services = ServiceSettings()
-    client = redis.Redis.from_url(services.redis_url, socket_connect_timeout=3)
-    try:
-        client.ping()
-    except redis.RedisError as error:
-        unavailable(f"Redis at {services.redis_url}", error)
-    prefix = f"orderly-test-{uuid.uuid4().hex[:10]}"
-    yield {"ORDERLY_BROKER_URL": services.redis_url, "ORDERLY_REDIS_KEY_PREFIX": prefix}
-    keys = list(client.scan_iter(match=f"{prefix}*", count=500))
-    if keys:
-        client.delete(*keys)
-    client.close()
+    yield from redis_under_own_prefix()
 
 
 class Hooks:
