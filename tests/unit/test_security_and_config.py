@@ -81,6 +81,7 @@ def production(**overrides: object) -> Settings:
         "secret_key": STRONG,
         "database_url": "postgresql+asyncpg://orderly@db/orderly",
         "payment_provider_url": "https://payments.example",
+        "broker_url": "redis://redis:6379/0",
     }
     values.update(overrides)
     return Settings(_env_file=None, **values)
@@ -98,6 +99,7 @@ def test_production_accepts_safe_settings() -> None:
         ({"database_url": "sqlite+aiosqlite:///./orderly.db"}, "ORDERLY_DATABASE_URL"),
         ({"cors_origins": ["*"]}, "ORDERLY_CORS_ORIGINS"),
         ({"payment_provider_url": None}, "ORDERLY_PAYMENT_PROVIDER_URL"),
+        ({"broker_url": None}, "ORDERLY_BROKER_URL"),
     ],
 )
 def test_production_refuses_unsafe_settings(overrides: dict[str, object], named: str) -> None:

@@ -295,6 +295,10 @@ class Settings(BaseSettings):
             )
         if "*" in self.cors_origins:
             problems.append("ORDERLY_CORS_ORIGINS must list origins explicitly, not '*'")
+        if not self.broker_url:
+            problems.append(
+                "ORDERLY_BROKER_URL must be set (the in-process job runner is for development)"
+            )
         if problems:
             raise ValueError("refusing to start in production: " + "; ".join(problems))
         return self
