@@ -1,6 +1,6 @@
 """gunicorn with uvicorn workers, configured from orderly's settings (ORDERLY_* variables).
 
-    pip install gunicorn uvicorn-worker   # beside orderly; the image runs `orderly serve`
+    pip install "orderly[gunicorn]"   # gunicorn + uvicorn-worker; the image runs `orderly serve`
     gunicorn -c deploy/gunicorn.conf.py
 
 Pick it over `orderly serve --workers N` when you want a supervisor that restarts a worker
