@@ -172,11 +172,29 @@ async def _unexpected_error(request: Request, exc: Exception) -> JSONResponse:
     )
 
 
+# SQLSTATEs of a database that cannot serve now but will: connection exceptions (class 08),
+# insufficient resources such as too many connections (class 53), and a server shutting down,
+# crashed or still starting up (57P01-57P03, asyncpg's CannotConnectNowError).
+UNAVAILABLE_SQLSTATE_PREFIXES = ("08", "53", "57P01", "57P02", "57P03")
+SQLITE_BUSY = frozenset({"SQLITE_BUSY", "SQLITE_LOCKED"})
+
+
+def database_unavailable(error: DBAPIError) -> bool:
+    """Whether a database error means "unavailable, retry later" rather than a bug."""
+    if error.connection_invalidated:
+        return True
+    sqlstate = getattr(error.orig, "sqlstate", None) or getattr(error.orig, "pgcode", None)
+    if isinstance(sqlstate, str) and sqlstate.startswith(UNAVAILABLE_SQLSTATE_PREFIXES):
+        return True
+    return getattr(error.orig, "sqlite_errorname", None) in SQLITE_BUSY
+
+
 async def _backend_error(request: Request, exc: Exception) -> JSONResponse:
     """The database went away (connection lost: the pool is invalidated and the next request
-    reconnects), the pool stayed exhausted, or a backing service refused the connection:
+    reconnects), cannot take connections now (shutting down, starting up, too many clients),
+    the pool stayed exhausted, or a backing service refused or timed out the connection:
     503 with Retry-After, the client may retry. Any other database error is a bug (500)."""
-    if isinstance(exc, DBAPIError) and not exc.connection_invalidated:
+    if isinstance(exc, DBAPIError) and not database_unavailable(exc):
         return await _unexpected_error(request, exc)
     log.warning(
         "backend_unavailable",
@@ -195,6 +213,7 @@ def install_error_handlers(app: FastAPI) -> None:
     app.add_exception_handler(DBAPIError, _backend_error)
     app.add_exception_handler(PoolTimeout, _backend_error)
     app.add_exception_handler(ConnectionError, _backend_error)
+    app.add_exception_handler(TimeoutError, _backend_error)
     app.add_exception_handler(RequestValidationError, _validation_error)
     app.add_exception_handler(StarletteHTTPException, _http_error)
     app.add_exception_handler(Exception, _unexpected_error)
