@@ -1,4 +1,5 @@
-"""The ``orderly`` command: serve, migrate, seed, create-admin."""
+"""The long-running processes: the API server, the Celery worker and beat, the outbox relay,
+and the fakes used by local set-ups and end-to-end tests."""
 
 from __future__ import annotations
 
@@ -7,85 +8,20 @@ import os
 import signal
 import sys
 import tempfile
-from collections.abc import Awaitable, Callable
-from typing import Annotated, TypeVar
+from typing import Annotated
 
 import typer
 import uvicorn
 from celery import Celery
 
 from orderly import migrate as migrations
-from orderly.container import Container
+from orderly.cli.console import fail, with_container
+from orderly.cli.data import report_seed
 from orderly.core.config import Settings
-from orderly.core.errors import DomainError
 from orderly.core.logging import configure_logging
-from orderly.demo import SeedResult, seed_if_empty
-from orderly.models import Role
+from orderly.demo import seed_if_empty
 
-app = typer.Typer(help="orderly: order-management backend", no_args_is_help=True)
-T = TypeVar("T")
-
-
-def _with_container(settings: Settings, work: Callable[[Container], Awaitable[T]]) -> T:
-    """Run one piece of work with a fresh container; a domain error ends the command cleanly."""
-
-    async def run() -> T:
-        container = Container.build(settings)
-        try:
-            return await work(container)
-        finally:
-            await container.close()
-
-    try:
-        return asyncio.run(run())
-    except DomainError as exc:
-        where = f" ({exc.field})" if exc.field else ""
-        typer.secho(f"error: {exc.detail}{where}", fg=typer.colors.RED, err=True)
-        raise typer.Exit(code=1) from exc
-
-
-def _report_seed(result: SeedResult | None) -> None:
-    if result is None:
-        return
-    typer.echo(f"Loaded demo data: {result.items} items and the administrator {result.admin_email}")
-    if result.admin_password:
-        typer.secho(
-            f"  admin password (shown once): {result.admin_password}", fg=typer.colors.YELLOW
-        )
-
-
-@app.command()
-def migrate(revision: Annotated[str, typer.Argument()] = "head") -> None:
-    """Apply database migrations up to REVISION (default: head)."""
-    settings = Settings()
-    migrations.upgrade(settings.database_url, revision)
-    typer.echo(f"Database is at revision {revision}")
-
-
-@app.command()
-def seed() -> None:
-    """Load the demo administrator and catalog if the database is empty."""
-    result = _with_container(Settings(), seed_if_empty)
-    if result is None:
-        typer.echo("The database already has data; nothing loaded")
-    _report_seed(result)
-
-
-@app.command("create-admin")
-def create_admin(
-    email: Annotated[str, typer.Option(prompt=True)],
-    password: Annotated[str, typer.Option(prompt=True, hide_input=True, confirmation_prompt=True)],
-    full_name: Annotated[str, typer.Option()] = "Administrator",
-) -> None:
-    """Create an administrator account."""
-
-    async def create(container: Container) -> None:
-        await container.users.register(
-            email=email, password=password, full_name=full_name, role=Role.ADMIN
-        )
-
-    _with_container(Settings(), create)
-    typer.echo(f"Created administrator {email}")
+app = typer.Typer()
 
 
 def _celery(settings: Settings) -> Celery:
@@ -95,8 +31,7 @@ def _celery(settings: Settings) -> Celery:
     try:
         celery = create_celery(settings)
     except ValueError as exc:
-        typer.secho(f"error: {exc}", fg=typer.colors.RED, err=True)
-        raise typer.Exit(code=1) from exc
+        raise fail(str(exc)) from exc
     register_tasks(celery, WorkerRuntime(settings, celery))
     return celery
 
@@ -232,7 +167,7 @@ def serve(
     if settings.run_migrations_on_start:
         migrations.upgrade(settings.database_url)
     if settings.seed_on_start:
-        _report_seed(_with_container(settings, seed_if_empty))
+        report_seed(with_container(settings, seed_if_empty))
     if workers > 1 and settings.metrics_enabled and not settings.prometheus_multiproc_dir:
         # Several processes: prometheus_client keeps each worker's numbers in files here
         # and /metrics sums them. Set before the workers start; they inherit it.

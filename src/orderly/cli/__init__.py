@@ -1,0 +1,20 @@
+"""The ``orderly`` command. Each topic is a module with a Typer app of its own; a group of
+subcommands (``orderly users ...``) is added under its name, top-level commands are merged in.
+A new group is one module and one ``add_typer`` line here."""
+
+from __future__ import annotations
+
+import typer
+
+from orderly.cli import data, processes, users
+
+app = typer.Typer(help="orderly: order-management backend", no_args_is_help=True)
+
+app.add_typer(processes.app)
+app.add_typer(data.app)
+app.command("create-admin", help="Create an administrator account (same as users create-admin).")(
+    users.create_admin
+)
+app.add_typer(users.app, name="users")
+
+__all__ = ["app"]
