@@ -236,6 +236,9 @@ class FakePayments:
     async def for_order(self, order_id: uuid.UUID) -> Payment | None:
         return self.rows.get(order_id)
 
+    async def for_orders(self, order_ids: list[uuid.UUID]) -> list[Payment]:
+        return [self.rows[i] for i in order_ids if i in self.rows]
+
 
 class FakeReports:
     def __init__(self) -> None:

@@ -10,6 +10,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from orderly.models import Payment
 
 _FOR_ORDER = select(Payment).where(Payment.order_id == bindparam("order_id"))
+_FOR_ORDERS = select(Payment).where(Payment.order_id.in_(bindparam("order_ids", expanding=True)))
 
 
 class PaymentRepository:
@@ -21,3 +22,7 @@ class PaymentRepository:
 
     async def for_order(self, order_id: uuid.UUID) -> Payment | None:
         return (await self._session.scalars(_FOR_ORDER, {"order_id": order_id})).one_or_none()
+
+    async def for_orders(self, order_ids: list[uuid.UUID]) -> list[Payment]:
+        """The payments of these orders (one query; orders not yet charged have none)."""
+        return list(await self._session.scalars(_FOR_ORDERS, {"order_ids": order_ids}))
