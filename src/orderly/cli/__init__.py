@@ -8,7 +8,12 @@ import typer
 
 from orderly.cli import data, processes, users
 
-app = typer.Typer(help="orderly: order-management backend", no_args_is_help=True)
+# No local variables in tracebacks: they would print settings and secrets.
+app = typer.Typer(
+    help="orderly: order-management backend",
+    no_args_is_help=True,
+    pretty_exceptions_show_locals=False,
+)
 
 app.add_typer(processes.app)
 app.add_typer(data.app)
