@@ -23,6 +23,7 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from orderly.core.database import SessionFactories
 from orderly.core.errors import Conflict
 from orderly.core.gate import ConnectionGate
+from orderly.core.tracing import current_traceparent
 from orderly.events.types import Event, OrderEvent
 from orderly.models import (
     AdminAudit,
@@ -195,7 +196,7 @@ _INSERT_OUTBOX = insert(cast(Table, OutboxMessage.__table__))
 _INSERT_TIMELINE = insert(cast(Table, TimelineEntry.__table__))
 
 
-def _outbox_row(event: Event) -> dict[str, Any]:
+def _outbox_row(event: Event, traceparent: str | None) -> dict[str, Any]:
     """The event's columns; the others (attempts, ...) take their column defaults."""
     return {
         "id": event.event_id,
@@ -203,6 +204,7 @@ def _outbox_row(event: Event) -> dict[str, Any]:
         "payload": event.to_payload(),
         "created_at": event.occurred_at,
         "available_at": event.occurred_at,
+        "traceparent": traceparent,
     }
 
 
@@ -301,7 +303,9 @@ class SqlUnitOfWork:
             await _insert_added(session)
             await session.flush()  # changes to loaded entities
             if events:
-                await self.session.execute(_INSERT_OUTBOX, [_outbox_row(e) for e in events])
+                trace = current_traceparent()  # the request's or task's span, if traced
+                rows = [_outbox_row(e, trace) for e in events]
+                await self.session.execute(_INSERT_OUTBOX, rows)
             if timeline:
                 await self.session.execute(_INSERT_TIMELINE, timeline)
             await self.session.commit()

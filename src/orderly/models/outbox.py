@@ -25,6 +25,8 @@ class OutboxMessage(Base):
     published_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
     attempts: Mapped[int] = mapped_column(default=0)
     last_error: Mapped[str | None] = mapped_column(Text)
+    # W3C trace context of the span that wrote the event: its handler's span continues it.
+    traceparent: Mapped[str | None] = mapped_column(String(55))
 
 
 class ProcessedEvent(Base):
