@@ -3,48 +3,15 @@ with Redis or RabbitMQ as the broker, the fake provider and an SMTP sink. Bounde
 
 from __future__ import annotations
 
-import shutil
-import subprocess
 import time
-import uuid
-from collections.abc import Iterator
 from pathlib import Path
 
 import httpx
 import pytest
 
-from tests.databases import unavailable
 from tests.processes import Stack, eventually, make_item, received
-from tests.services import ServiceSettings
 
 pytestmark = pytest.mark.postgres
-
-
-def rabbitmq_ctl_path() -> str:
-    return shutil.which("rabbitmqctl") or "rabbitmqctl"
-
-
-def rabbitmqctl(*args: str, check: bool = True) -> None:
-    subprocess.run(  # noqa: S603 - fixed arguments of our own
-        [rabbitmq_ctl_path(), *args], check=check, capture_output=True, timeout=60
-    )
-
-
-@pytest.fixture
-def rabbitmq_broker() -> Iterator[dict[str, str]]:
-    """A vhost of this test's own on the RabbitMQ server, deleted afterwards."""
-    services = ServiceSettings()
-    vhost = f"orderly_test_{uuid.uuid4().hex[:8]}"
-    try:
-        for args in (
-            ["add_vhost", vhost],
-            ["set_permissions", "-p", vhost, "guest", ".*", ".*", ".*"],
-        ):
-            rabbitmqctl(*args)
-    except (OSError, subprocess.SubprocessError) as error:
-        unavailable("RabbitMQ (rabbitmqctl)", error)
-    yield {"ORDERLY_BROKER_URL": f"{services.amqp_url}/{vhost}"}
-    rabbitmqctl("delete_vhost", vhost, check=False)
 
 
 # The flow on RabbitMQ is the flow on Redis through another Celery transport: `make test`
