@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import typer
 
-from orderly.cli import data, processes, users
+from orderly.cli import data, outbox, processes, reports, users
 
 # No local variables in tracebacks: they would print settings and secrets.
 app = typer.Typer(
@@ -21,5 +21,7 @@ app.command("create-admin", help="Create an administrator account (same as users
     users.create_admin
 )
 app.add_typer(users.app, name="users")
+app.add_typer(outbox.app, name="outbox")
+app.add_typer(reports.app, name="report")
 
 __all__ = ["app"]

@@ -7,10 +7,10 @@ from typing import Annotated
 
 import typer
 
-from orderly.cli.console import with_container
+from orderly.cli.console import JsonOption, print_json, with_container
 from orderly.container import Container
 from orderly.core.config import Settings
-from orderly.models import Role
+from orderly.models import Role, User
 
 app = typer.Typer(help="User accounts", no_args_is_help=True)
 
@@ -30,3 +30,21 @@ def create_admin(
 
     with_container(Settings(), create)
     typer.echo(f"Created administrator {email}")
+
+
+@app.command()
+def deactivate(
+    email: Annotated[str, typer.Argument(help="The account's e-mail")],
+    as_json: JsonOption = False,
+) -> None:
+    """Deactivate an account: it can no longer sign in and its tokens stop working at once.
+    The last active administrator is refused."""
+
+    async def run(container: Container) -> User:
+        return await container.users.deactivate(email=email)
+
+    user = with_container(Settings(), run)
+    if as_json:
+        print_json({"id": user.id, "email": user.email, "is_active": user.is_active})
+        return
+    typer.echo(f"Deactivated {user.email} ({user.id}); its tokens are revoked")

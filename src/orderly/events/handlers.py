@@ -93,6 +93,11 @@ class EventDispatcher:
                     0, Handling("live_status", self.live_status, recorded=False)
                 )
 
+    def recorded_handlers(self, event_type: str) -> list[str]:
+        """The handlers of an event type that record finishing an event (run once each)."""
+        kind = EVENT_TYPES.get(event_type)
+        return [h.name for h in self.registry.get(kind, []) if h.recorded] if kind else []
+
     async def dispatch(self, event: Event) -> None:
         """Run every handler of the event that has not finished for it yet."""
         for name, handler, recorded in self.registry.get(type(event), []):

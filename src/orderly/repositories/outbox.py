@@ -3,10 +3,11 @@
 from __future__ import annotations
 
 import uuid
+from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import cast
 
-from sqlalchemy import Table, bindparam, func, insert, select, update
+from sqlalchemy import Table, bindparam, case, delete, func, insert, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from orderly.models import OutboxMessage, ProcessedEvent
@@ -17,6 +18,26 @@ _PROCESSED = select(ProcessedEvent.id).where(
     ProcessedEvent.event_id == bindparam("event_id"), ProcessedEvent.handler == bindparam("handler")
 )
 _RECORD = insert(cast(Table, ProcessedEvent.__table__))  # typed as any FromClause
+
+
+def _utc(value: datetime | str | None) -> datetime | None:
+    """An aggregate's time: SQLite returns text without a zone."""
+    if isinstance(value, str):
+        value = datetime.fromisoformat(value)
+    if value is not None and value.tzinfo is None:
+        value = value.replace(tzinfo=UTC)
+    return value
+
+
+@dataclass(frozen=True, slots=True)
+class OutboxCounts:
+    """One event type's messages: waiting, waiting after a failed hand-over, handed over."""
+
+    event_type: str
+    pending: int
+    failed: int
+    processed: int
+    oldest_pending: datetime | None
 
 
 class OutboxRepository:
@@ -78,11 +99,60 @@ class OutboxRepository:
             OutboxMessage.published_at.is_(None)
         )
         count, oldest = (await self._session.execute(statement)).one()
-        if isinstance(oldest, str):  # SQLite aggregates come back as text
-            oldest = datetime.fromisoformat(oldest)
-        if oldest is not None and oldest.tzinfo is None:
-            oldest = oldest.replace(tzinfo=UTC)
-        return int(count), oldest
+        return int(count), _utc(oldest)
+
+    async def counts_by_type(self) -> list[OutboxCounts]:
+        """Per event type: unpublished without and with an error, published, and when the
+        oldest unpublished one was written."""
+        waiting = OutboxMessage.published_at.is_(None)
+        failing = OutboxMessage.last_error.is_not(None)
+        statement = (
+            select(
+                OutboxMessage.event_type,
+                func.count(case((waiting & ~failing, 1))),
+                func.count(case((waiting & failing, 1))),
+                func.count(OutboxMessage.published_at),
+                func.min(case((waiting, OutboxMessage.created_at))),
+            )
+            .group_by(OutboxMessage.event_type)
+            .order_by(OutboxMessage.event_type)
+        )
+        return [
+            OutboxCounts(kind, int(pending), int(failed), int(processed), _utc(oldest))
+            for kind, pending, failed, processed, oldest in await self._session.execute(statement)
+        ]
+
+    async def get(self, event_id: uuid.UUID) -> OutboxMessage | None:
+        return await self._session.get(OutboxMessage, event_id)
+
+    async def retry_failed(self, *, at: datetime, event_type: str | None = None) -> int:
+        """Unpublished rows whose hand-over failed become plain pending rows, due at ``at``
+        (attempts and error cleared, so the backoff starts afresh); returns how many."""
+        statement = (
+            update(OutboxMessage)
+            .where(OutboxMessage.published_at.is_(None), OutboxMessage.last_error.is_not(None))
+            .values(available_at=at, attempts=0, last_error=None)
+        )
+        if event_type is not None:
+            statement = statement.where(OutboxMessage.event_type == event_type)
+        return int(getattr(await self._session.execute(statement), "rowcount", 0))
+
+    async def republish(self, event_id: uuid.UUID, *, at: datetime) -> None:
+        """A published row is unpublished again, due at ``at``: the relay hands it on anew."""
+        await self._session.execute(
+            update(OutboxMessage)
+            .where(OutboxMessage.id == event_id)
+            .values(published_at=None, available_at=at, attempts=0, last_error=None)
+        )
+
+    async def forget_processed(self, event_id: uuid.UUID, handlers: list[str]) -> int:
+        """Drop the records that these handlers finished the event, so they run again."""
+        if not handlers:
+            return 0
+        statement = delete(ProcessedEvent).where(
+            ProcessedEvent.event_id == event_id, ProcessedEvent.handler.in_(handlers)
+        )
+        return int(getattr(await self._session.execute(statement), "rowcount", 0))
 
     async def is_processed(self, event_id: uuid.UUID, handler: str) -> bool:
         params = {"event_id": event_id, "handler": handler}

@@ -7,7 +7,7 @@ import csv
 import io
 import uuid
 from collections import defaultdict
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from datetime import UTC, date, datetime, time, timedelta
 from typing import Any
 
@@ -16,7 +16,7 @@ import structlog
 from orderly.core.errors import Conflict, NotFound, Unprocessable
 from orderly.core.money import to_major
 from orderly.integrations.email import Mailer
-from orderly.models import ReportStatus, SalesReport
+from orderly.models import Order, ReportStatus, SalesReport
 from orderly.unit_of_work import UnitOfWorkFactory
 
 log = structlog.get_logger(__name__)
@@ -53,10 +53,7 @@ class ReportService:
     async def request(
         self, *, requested_by: uuid.UUID | None, date_from: date, date_to: date
     ) -> SalesReport:
-        if date_from > date_to:
-            raise InvalidReportRange("'from' must not be after 'to'", field="from")
-        if (date_to - date_from).days >= MAX_RANGE_DAYS:
-            raise InvalidReportRange(f"At most {MAX_RANGE_DAYS} days per report", field="to")
+        self.check_range(date_from, date_to)
         report = SalesReport.request(
             requested_by=requested_by, date_from=date_from, date_to=date_to
         )
@@ -79,6 +76,20 @@ class ReportService:
             raise ReportNotReady(f"The report is {report.status.value}, not ready for download")
         return f"sales-{report.date_from}-{report.date_to}.csv", report.content
 
+    def check_range(self, date_from: date, date_to: date) -> None:
+        if date_from > date_to:
+            raise InvalidReportRange("'from' must not be after 'to'", field="from")
+        if (date_to - date_from).days >= MAX_RANGE_DAYS:
+            raise InvalidReportRange(f"At most {MAX_RANGE_DAYS} days per report", field="to")
+
+    async def sales_rows(self, *, date_from: date, date_to: date) -> Rows:
+        """Paid orders placed in the range (whole days, UTC), summed per day and currency;
+        a read of its own (``orderly report sales`` reads a range in parts)."""
+        self.check_range(date_from, date_to)
+        async with self._uow(read_only=True) as uow:
+            orders = await uow.orders.paid_between(*_day_bounds(date_from, date_to))
+        return _sum_per_day(orders)
+
     async def collect(self, *, report_id: uuid.UUID) -> Rows:
         """Step 1: paid orders of the range, summed per day and currency."""
         async with self._uow() as uow:
@@ -86,34 +97,18 @@ class ReportService:
             if report is None:
                 raise ReportNotFound(f"No report with id {report_id}")
             report.status = ReportStatus.STARTED
-            start = datetime.combine(report.date_from, time.min, tzinfo=UTC)
-            end = datetime.combine(report.date_to + timedelta(days=1), time.min, tzinfo=UTC)
-            orders = await uow.orders.paid_between(start, end)
+            orders = await uow.orders.paid_between(*_day_bounds(report.date_from, report.date_to))
             await uow.commit()
-        totals: dict[tuple[str, str], list[int]] = defaultdict(lambda: [0, 0, 0])
-        for order in orders:
-            bucket = totals[(order.created_at.date().isoformat(), order.currency)]
-            bucket[0] += 1
-            bucket[1] += sum(line.quantity for line in order.lines)
-            bucket[2] += order.total_minor
-        return [
-            {"day": day, "currency": currency, "orders": n, "items": items, "revenue_minor": cents}
-            for (day, currency), (n, items, cents) in sorted(totals.items())
-        ]
+        return _sum_per_day(orders)
 
     async def render(self, *, report_id: uuid.UUID, rows: Rows) -> None:
         """Step 2: the CSV, stored with the report."""
-        buffer = io.StringIO()
-        writer = csv.writer(buffer)
-        writer.writerow(["day", "currency", "orders", "items", "revenue"])
-        for row in rows:
-            revenue = to_major(int(row["revenue_minor"]), str(row["currency"]))
-            writer.writerow([row["day"], row["currency"], row["orders"], row["items"], revenue])
+        content = sales_csv(rows)
         async with self._uow() as uow:
             report = await uow.reports.get(report_id)
             if report is None:
                 raise ReportNotFound(f"No report with id {report_id}")
-            report.content = buffer.getvalue()
+            report.content = content
             report.status = ReportStatus.SUCCEEDED
             await uow.commit()
 
@@ -156,3 +151,32 @@ class ReportService:
                 report.status = ReportStatus.FAILED
                 report.error = error[:2000]
                 await uow.commit()
+
+
+def _day_bounds(date_from: date, date_to: date) -> tuple[datetime, datetime]:
+    start = datetime.combine(date_from, time.min, tzinfo=UTC)
+    return start, datetime.combine(date_to + timedelta(days=1), time.min, tzinfo=UTC)
+
+
+def _sum_per_day(orders: Iterable[Order]) -> Rows:
+    totals: dict[tuple[str, str], list[int]] = defaultdict(lambda: [0, 0, 0])
+    for order in orders:
+        bucket = totals[(order.created_at.date().isoformat(), order.currency)]
+        bucket[0] += 1
+        bucket[1] += sum(line.quantity for line in order.lines)
+        bucket[2] += order.total_minor
+    return [
+        {"day": day, "currency": currency, "orders": n, "items": items, "revenue_minor": cents}
+        for (day, currency), (n, items, cents) in sorted(totals.items())
+    ]
+
+
+def sales_csv(rows: Rows) -> str:
+    """The report's CSV: a line per day and currency, revenue in major units."""
+    buffer = io.StringIO()
+    writer = csv.writer(buffer)
+    writer.writerow(["day", "currency", "orders", "items", "revenue"])
+    for row in rows:
+        revenue = to_major(int(row["revenue_minor"]), str(row["currency"]))
+        writer.writerow([row["day"], row["currency"], row["orders"], row["items"], revenue])
+    return buffer.getvalue()

@@ -179,3 +179,18 @@ class UserService:
                 user.set_active(is_active)
             await uow.commit()
             return user
+
+    async def deactivate(self, *, email: str) -> User:
+        """An operator with database access (``orderly users deactivate``) shuts an account:
+        its tokens are revoked at once. The last active administrator stays, or nobody could
+        sign in to the panel and the API's admin routes."""
+        async with self._uow() as uow:
+            user = await uow.users.get_by_email(User.normalize_email(email))
+            if user is None:
+                raise UserNotFound(f"No user with e-mail {email}", field="email")
+            admins = await uow.users.active_admins() if user.is_admin else []
+            if [admin.id for admin in admins] == [user.id]:
+                raise SelfLockout("The last active administrator cannot be deactivated")
+            user.set_active(False)
+            await uow.commit()
+            return user
