@@ -164,7 +164,13 @@ class Stack:
         self.processes.append(process)
         return process
 
-    def start_worker(self, concurrency: int = 1, extra: dict[str, str] | None = None) -> Process:
+    def start_worker(
+        self,
+        concurrency: int = 1,
+        extra: dict[str, str] | None = None,
+        metrics_port: int | None = None,
+    ) -> Process:
+        metrics = ["--metrics-port", str(metrics_port)] if metrics_port else []
         return self._start(
             [
                 str(ORDERLY),
@@ -173,6 +179,7 @@ class Stack:
                 str(concurrency),
                 "--hostname",
                 f"w{uuid.uuid4().hex[:6]}@%h",
+                *metrics,
             ],
             **(extra or {}),
         )

@@ -14,10 +14,12 @@ import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
 
+import httpx
 import pytest
 
-from tests.faults import Traffic, check_invariants, describe, outage, settled
-from tests.processes import Stack, eventually, make_item
+from tests.faults import Traffic, check_invariants, describe, outage, query, settled
+from tests.metrics import sample
+from tests.processes import Stack, eventually, free_port, make_item
 from tests.services import ServiceSettings
 
 pytestmark = [pytest.mark.postgres, pytest.mark.slow]
@@ -166,3 +168,59 @@ def test_relay_and_worker_killed_at_random_moments(
     assert shop.traffic.server_errors() == []
     report = shop.settle_and_check(wait=240)
     assert report["orders"]
+
+
+def breaker_state(metrics_url: str) -> float:
+    try:
+        text = httpx.get(metrics_url, timeout=5).text
+    except httpx.TransportError:
+        return -1
+    return sample(text, "orderly_circuit_breaker_state", peer="payments")
+
+
+def test_payment_provider_degraded_for_a_minute_then_healthy(
+    shop_factory: ShopFactory, redis_broker: dict[str, str]
+) -> None:
+    """50 % errors and 2 s latency for a minute: the workers' breaker opens; once the provider
+    is healthy it closes again, and every order ends paid or failed with a reason."""
+    shop = shop_factory(redis_broker)
+    stack = shop.stack
+    stack.worker.stop()
+    stack.processes.remove(stack.worker)
+    port = free_port()
+    stack.start_worker(
+        concurrency=2,
+        extra={"ORDERLY_PAYMENT_BREAKER_RESET_SECONDS": "5"},
+        metrics_port=port,
+    )
+    metrics_url = f"http://127.0.0.1:{port}/metrics"
+    eventually(lambda: breaker_state(metrics_url) >= 0, "the worker's metrics")
+    control = f"{stack.provider.base}/_control"
+    httpx.post(control, json={"failure_rate": 0.5, "latency_ms": 2000}, timeout=10)
+    runner = shop.traffic.start(threads=4, seconds=60)
+    seen: set[float] = set()
+    deadline = time.monotonic() + 70
+    while runner.is_alive() and time.monotonic() < deadline:
+        seen.add(breaker_state(metrics_url))
+        time.sleep(0.5)
+    runner.join(timeout=60)
+    httpx.post(control, json={"failure_rate": 0.0, "latency_ms": 0}, timeout=10)
+    assert 2 in seen, f"the breaker never opened (states seen: {sorted(seen)})"
+
+    # healthy again: new orders are paid, and the breaker closes after its cool-down
+    customer = shop.customers[0]
+    fresh = [stack.order(customer, shop.items[0]) for _ in range(3)]
+    eventually(
+        lambda: all(stack.status(customer, order) == "paid" for order in fresh),
+        "orders paid once the provider is healthy",
+        90,
+    )
+    eventually(lambda: breaker_state(metrics_url) == 0, "the breaker to close", 30)
+    shop.traffic.placed.update(dict.fromkeys(fresh, 1))
+    shop.settle_and_check(wait=240)
+    unexplained = query(
+        shop.url,
+        "SELECT o.id FROM orders o LEFT JOIN payments p ON p.order_id = o.id "
+        "WHERE o.status = 'payment_failed' AND p.last_error IS NULL",
+    )
+    assert unexplained == [], "orders failed without a reason"
