@@ -4,6 +4,7 @@ and the fakes used by local set-ups and end-to-end tests."""
 from __future__ import annotations
 
 import asyncio
+import importlib.util
 import os
 import signal
 import sys
@@ -109,6 +110,25 @@ def relay() -> None:
             await engine.dispose()
 
     asyncio.run(run())
+
+
+@app.command()
+def flower(
+    port: Annotated[int, typer.Option(min=1, max=65535)] = 5555,
+    address: Annotated[str, typer.Option(help="Interface to listen on")] = "127.0.0.1",
+) -> None:
+    """Run Flower (the extra orderly[flower]) on orderly's broker, key prefix and queues.
+
+    Flower has no sign-in of its own: keep it on 127.0.0.1 or set FLOWER_BASIC_AUTH=user:pass
+    (Flower reads FLOWER_* variables, e.g. FLOWER_BROKER_API for RabbitMQ's queue lengths)."""
+    if importlib.util.find_spec("flower") is None:
+        raise fail(
+            "Flower is not installed: install the extra, pip install 'orderly[flower]' "
+            "(uv sync --extra flower; make install includes it)"
+        )
+    settings = Settings()
+    configure_logging(settings)
+    _celery(settings).start(["flower", f"--port={port}", f"--address={address}"])
 
 
 @app.command("fake-provider")
