@@ -196,7 +196,8 @@ _ADMIN_CSP = (
 
 class SecurityHeadersMiddleware:
     """nosniff, frame deny, referrer policy, a CSP (the admin panel's and the docs pages'
-    own, as their pages need), and HSTS when served in production."""
+    own, as their pages need; a response that sets one keeps it), and HSTS when served in
+    production."""
 
     def __init__(self, app: ASGIApp, *, hsts: bool) -> None:
         self.app = app
@@ -223,8 +224,11 @@ class SecurityHeadersMiddleware:
                     (b"x-content-type-options", b"nosniff"),
                     (b"x-frame-options", b"DENY"),
                     (b"referrer-policy", b"strict-origin-when-cross-origin"),
-                    (b"content-security-policy", csp),
                 ]
+                # A page with a policy of its own keeps it (GraphiQL: graphql/ide.py); two
+                # policies would both apply, the stricter blanking the page.
+                if not any(name == b"content-security-policy" for name, _ in headers):
+                    headers.append((b"content-security-policy", csp))
                 if self.hsts:
                     headers.append((b"strict-transport-security", b"max-age=31536000"))
                 message["headers"] = headers
