@@ -33,6 +33,7 @@ from orderly.models import (
     ItemView,
     Order,
     OrderStatus,
+    OrderView,
     OutboxMessage,
     Payment,
     SalesReport,
@@ -46,8 +47,10 @@ from orderly.models.webhook import (
     WebhookDelivery,
     WebhookEndpoint,
 )
+from orderly.projections import orders as order_projection
 from orderly.repositories.audit import AuditRepository
 from orderly.repositories.items import ItemRepository
+from orderly.repositories.order_views import OrderViewRepository
 from orderly.repositories.orders import OrderRepository
 from orderly.repositories.outbox import OutboxRepository
 from orderly.repositories.payments import PaymentRepository
@@ -115,6 +118,31 @@ class Orders(Protocol):
     async def paid_between(self, start: datetime, end: datetime) -> list[Order]: ...
 
 
+class OrderViews(Protocol):
+    """The orders' read model (see ``orderly.projections.orders``)."""
+
+    async def get(self, order_id: uuid.UUID) -> OrderView | None: ...
+    async def page(
+        self,
+        *,
+        limit: int,
+        offset: int,
+        user_id: uuid.UUID | None = ...,
+        status: OrderStatus | None = ...,
+    ) -> tuple[list[OrderView], int]: ...
+    async def page_after(
+        self,
+        *,
+        limit: int,
+        user_id: uuid.UUID | None = ...,
+        status: OrderStatus | None = ...,
+        after: tuple[datetime, uuid.UUID] | None = ...,
+    ) -> list[OrderView]: ...
+    async def timelines(
+        self, order_ids: list[uuid.UUID]
+    ) -> dict[uuid.UUID, list[TimelineEntry]]: ...
+
+
 class Payments(Protocol):
     def add(self, payment: Payment) -> None: ...
     async def for_order(self, order_id: uuid.UUID) -> Payment | None: ...
@@ -168,6 +196,8 @@ class UnitOfWork(Protocol):
     def items(self) -> Items: ...
     @property
     def orders(self) -> Orders: ...
+    @property
+    def order_views(self) -> OrderViews: ...
     @property
     def payments(self) -> Payments: ...
     @property
@@ -236,6 +266,7 @@ class SqlUnitOfWork:
     users: UserRepository
     items: ItemRepository
     orders: OrderRepository
+    order_views: OrderViewRepository
     payments: PaymentRepository
     reports: ReportRepository
     outbox: OutboxRepository
@@ -261,6 +292,7 @@ class SqlUnitOfWork:
         self.users = UserRepository(self._session)
         self.items = ItemRepository(self._session)
         self.orders = OrderRepository(self._session)
+        self.order_views = OrderViewRepository(self._session)
         self.payments = PaymentRepository(self._session)
         self.reports = ReportRepository(self._session)
         self.outbox = OutboxRepository(self._session)
@@ -293,11 +325,13 @@ class SqlUnitOfWork:
 
     async def commit(self) -> None:
         """Write, in one transaction: the entities added in this unit of work, the changes
-        to the ones it loaded, then the events they all recorded (outbox and timeline)."""
+        to the ones it loaded, then the events they all recorded (outbox and timeline) and
+        the read model's rows of the orders that changed."""
         if self._read_only:
             raise ReadOnlyUnitOfWork("a read-only unit of work cannot commit")
         session = self.session
         events = _recorded_events(session)
+        changed_orders = order_projection.changed_orders(session)  # before the writes
         timeline = [TimelineEntry.values_for(e) for e in events if isinstance(e, OrderEvent)]
         try:
             await _insert_added(session)
@@ -308,6 +342,7 @@ class SqlUnitOfWork:
                 await self.session.execute(_INSERT_OUTBOX, rows)
             if timeline:
                 await self.session.execute(_INSERT_TIMELINE, timeline)
+            await order_projection.write(session, changed_orders, events)
             await self.session.commit()
         except IntegrityError as exc:
             await self.session.rollback()

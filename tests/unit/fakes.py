@@ -7,6 +7,7 @@ type check fails when a fake lacks a method of the real repository or differs in
 from __future__ import annotations
 
 import uuid
+from dataclasses import dataclass
 from datetime import datetime
 from types import TracebackType
 from typing import Any, Self
@@ -18,8 +19,10 @@ from orderly.models import (
     ItemFilter,
     ItemSort,
     ItemView,
+    LineView,
     Order,
     OrderStatus,
+    OrderView,
     Payment,
     Role,
     SalesReport,
@@ -27,11 +30,13 @@ from orderly.models import (
     User,
 )
 from orderly.models.base import RecordsEvents
+from orderly.projections.orders import Step, line_view, view_row
 from orderly.repositories.items import sort_value
 from orderly.unit_of_work import (
     ConstraintViolated,
     Items,
     Orders,
+    OrderViews,
     Outbox,
     Payments,
     ReadOnlyUnitOfWork,
@@ -226,6 +231,75 @@ class FakeOrders:
         return sorted(paid, key=lambda o: o.created_at)
 
 
+@dataclass(frozen=True)
+class FakeView:
+    id: uuid.UUID
+    user_id: uuid.UUID
+    status: str
+    total_minor: int
+    currency: str
+    lines: list[LineView]
+    last_step_type: str | None
+    last_step_sequence: int | None
+    last_step_at: datetime | None
+    created_at: datetime
+    updated_at: datetime
+
+
+class FakeOrderViews:
+    """The read model as the projection writes it, computed from the fake's committed
+    orders and timeline entries."""
+
+    def __init__(self, orders: FakeOrders, timeline: list[TimelineEntry]) -> None:
+        self._orders = orders
+        self._timeline = timeline
+
+    def _view(self, order: Order) -> FakeView:
+        entries = [e for e in self._timeline if e.order_id == order.id]
+        last = max(entries, key=lambda e: e.sequence) if entries else None
+        step = Step(last.type, last.sequence, last.occurred_at) if last else None
+        row = view_row(order, [line_view(line) for line in order.lines], step)
+        return FakeView(id=row.pop("order_id"), **row)
+
+    async def get(self, order_id: uuid.UUID) -> OrderView | None:
+        order = self._orders.rows.get(order_id)
+        return None if order is None else self._view(order)
+
+    async def page(
+        self,
+        *,
+        limit: int,
+        offset: int,
+        user_id: uuid.UUID | None = None,
+        status: OrderStatus | None = None,
+    ) -> tuple[list[OrderView], int]:
+        found, total = await self._orders.page(
+            limit=limit, offset=offset, user_id=user_id, status=status
+        )
+        return [self._view(order) for order in found], total
+
+    async def page_after(
+        self,
+        *,
+        limit: int,
+        user_id: uuid.UUID | None = None,
+        status: OrderStatus | None = None,
+        after: tuple[datetime, uuid.UUID] | None = None,
+    ) -> list[OrderView]:
+        found = await self._orders.page_after(
+            limit=limit, user_id=user_id, status=status, after=after
+        )
+        return [self._view(order) for order in found]
+
+    async def timelines(self, order_ids: list[uuid.UUID]) -> dict[uuid.UUID, list[TimelineEntry]]:
+        return {
+            order_id: sorted(
+                (e for e in self._timeline if e.order_id == order_id), key=lambda e: e.sequence
+            )
+            for order_id in order_ids
+        }
+
+
 class FakePayments:
     def __init__(self) -> None:
         self.rows: dict[uuid.UUID, Payment] = {}  # by order id
@@ -298,6 +372,7 @@ class FakeUnitOfWork:
         self.fail_next_commit = False
         self.events: list[Event] = []  # what a real unit of work would write to the outbox
         self.timeline: list[TimelineEntry] = []  # and to the orders' timelines
+        self.order_views = FakeOrderViews(self.orders, self.timeline)
         self.outbox = FakeOutbox(self.events)
         self.read_only = False
         self.opened: list[bool] = []  # read_only of every use, in order
@@ -350,6 +425,7 @@ class FakeUnitOfWork:
 _USERS: type[Users] = FakeUsers
 _ITEMS: type[Items] = FakeItems
 _ORDERS: type[Orders] = FakeOrders
+_ORDER_VIEWS: type[OrderViews] = FakeOrderViews
 _PAYMENTS: type[Payments] = FakePayments
 _REPORTS: type[Reports] = FakeReports
 _OUTBOX: type[Outbox] = FakeOutbox

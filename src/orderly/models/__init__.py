@@ -4,6 +4,7 @@ from orderly.models.audit import AdminAudit
 from orderly.models.base import Base
 from orderly.models.item import Item, ItemFilter, ItemSort, ItemView
 from orderly.models.order import LineRequest, Order, OrderLine, OrderStatus
+from orderly.models.order_view import LineView, OrderView, order_views
 from orderly.models.outbox import OutboxMessage, ProcessedEvent
 from orderly.models.payment import Payment, PaymentStatus
 from orderly.models.report import ReportStatus, SalesReport
@@ -19,9 +20,11 @@ __all__ = [
     "ItemSort",
     "ItemView",
     "LineRequest",
+    "LineView",
     "Order",
     "OrderLine",
     "OrderStatus",
+    "OrderView",
     "OutboxMessage",
     "Payment",
     "PaymentStatus",
@@ -34,4 +37,5 @@ __all__ = [
     "WebhookAttempt",
     "WebhookDelivery",
     "WebhookEndpoint",
+    "order_views",
 ]

@@ -180,6 +180,7 @@ class Order(RecordsEvents, Timestamped, Base):
                     order_id=order_id,
                     position=position,
                     item_id=line.item.id,
+                    item=line.item,
                     quantity=line.quantity,
                     unit_price_minor=line.item.price_minor,
                 )
@@ -342,3 +343,5 @@ class OrderLine(Base):
     unit_price_minor: Mapped[int] = mapped_column(BigInteger)
 
     order: Mapped[Order] = relationship(back_populates="lines", lazy="raise")
+    # Set when the order is placed (the read model keeps the item's name); never loaded.
+    item: Mapped[Item | None] = relationship(lazy="raise", viewonly=True)

@@ -10,7 +10,7 @@ from fastapi import Query
 from pydantic import BaseModel, Field
 
 from orderly.core.money import to_major
-from orderly.models import ItemView, Order, OrderStatus
+from orderly.models import Availability, ItemView, OrderStatus, OrderView, TimelineEntry
 from orderly.schemas.common import MAX_PAGE_SIZE
 from orderly.schemas.items import ItemCriteria
 from orderly.schemas.timeline import TimelineEntryRead
@@ -56,7 +56,8 @@ class ItemReadV2(BaseModel):
     name: str
     description: str
     price: Money
-    stock: int
+    stock: int = Field(description="units on hand; in cached pages up to a few seconds old")
+    availability: Availability = Field(description="current in cached pages")
     created_at: datetime
     updated_at: datetime
 
@@ -69,6 +70,7 @@ class ItemReadV2(BaseModel):
             description=item.description,
             price=Money.of(item.price_minor, item.currency),
             stock=item.stock,
+            availability=Availability.of(item.stock),
             created_at=item.created_at,
             updated_at=item.updated_at,
         )
@@ -91,22 +93,22 @@ class OrderReadV2(BaseModel):
     updated_at: datetime
 
     @classmethod
-    def of(cls, order: Order) -> OrderReadV2:
-        """``order`` loaded with its timeline."""
+    def of(cls, order: OrderView, timeline: list[TimelineEntry]) -> OrderReadV2:
+        """The order from the read model, with its timeline."""
         return cls(
             id=order.id,
             user_id=order.user_id,
-            status=order.status,
+            status=OrderStatus(order.status),
             total=Money.of(order.total_minor, order.currency),
             lines=[
                 OrderLineReadV2(
-                    item_id=line.item_id,
-                    quantity=line.quantity,
-                    unit_price=Money.of(line.unit_price_minor, order.currency),
+                    item_id=uuid.UUID(line["item_id"]),
+                    quantity=line["quantity"],
+                    unit_price=Money.of(line["unit_price_minor"], order.currency),
                 )
                 for line in order.lines
             ],
-            timeline=[TimelineEntryRead.of(entry) for entry in order.timeline],
+            timeline=[TimelineEntryRead.of(entry) for entry in timeline],
             created_at=order.created_at,
             updated_at=order.updated_at,
         )

@@ -18,16 +18,18 @@ from datetime import UTC, datetime, timedelta
 import structlog
 
 from orderly.core import metrics
-from orderly.core.errors import Conflict, NotFound, Unprocessable
+from orderly.core.errors import Conflict, Unprocessable
 from orderly.events.types import Actor
 from orderly.models import LineRequest, Order, OrderStatus, TimelineEntry, User
+
+# Re-exported (``X as X`` is mypy's explicit form): the API and the other services import
+# these from here.
+from orderly.services.order_reading import OrderNotFound as OrderNotFound  # noqa: PLC0414
+from orderly.services.order_reading import OrderReading
+from orderly.services.order_reading import visible_to as visible_to  # noqa: PLC0414
 from orderly.unit_of_work import ConstraintViolated, UnitOfWork, UnitOfWorkFactory
 
 log = structlog.get_logger(__name__)
-
-
-class OrderNotFound(NotFound):
-    code = "order-not-found"
 
 
 class InvalidOrderLines(Unprocessable):
@@ -66,7 +68,7 @@ def fingerprint(lines: Sequence[NewLine], payment_method: str | None) -> str:
     return hashlib.sha256(canonical.encode()).hexdigest()
 
 
-class OrderService:
+class OrderService(OrderReading):
     def __init__(
         self,
         uow: UnitOfWorkFactory,
@@ -188,51 +190,6 @@ class OrderService:
             )
         return PlacedOrder(order, created=False)
 
-    # -- reading -------------------------------------------------------------------------
-
-    async def get_order(
-        self, *, actor: User, order_id: uuid.UUID, with_timeline: bool = False
-    ) -> Order:
-        async with self._uow(read_only=True) as uow:
-            order = await uow.orders.get(order_id, with_timeline=with_timeline)
-        return visible_to(actor, order, order_id)
-
-    async def timeline(self, *, actor: User, order_id: uuid.UUID) -> list[TimelineEntry]:
-        """What happened to the order, oldest first (owner or admin)."""
-        order = await self.get_order(actor=actor, order_id=order_id, with_timeline=True)
-        return order.timeline
-
-    async def list_orders(
-        self,
-        *,
-        actor: User,
-        limit: int,
-        offset: int,
-        status: OrderStatus | None = None,
-        user_id: uuid.UUID | None = None,
-    ) -> tuple[list[Order], int]:
-        """Customers see their own orders; an admin sees all, optionally one user's."""
-        owner = user_id if actor.is_admin else actor.id
-        async with self._uow(read_only=True) as uow:
-            return await uow.orders.page(limit=limit, offset=offset, user_id=owner, status=status)
-
-    async def browse(
-        self,
-        *,
-        actor: User,
-        limit: int,
-        after: tuple[datetime, uuid.UUID] | None = None,
-        status: OrderStatus | None = None,
-        user_id: uuid.UUID | None = None,
-    ) -> list[Order]:
-        """Keyset pages, newest first, each order with its timeline (API v2); the same
-        visibility as ``list_orders``."""
-        owner = user_id if actor.is_admin else actor.id
-        async with self._uow(read_only=True) as uow:
-            return await uow.orders.page_after(
-                limit=limit, user_id=owner, status=status, after=after, with_timeline=True
-            )
-
     # -- transitions ---------------------------------------------------------------------
 
     async def add_note(self, *, actor: User, order_id: uuid.UUID, note: str) -> TimelineEntry:
@@ -294,14 +251,6 @@ class OrderService:
             metrics.ORDERS.labels("expired").inc(expired)
             log.info("orders_expired", count=expired)
         return expired
-
-
-def visible_to(actor: User, order: Order | None, order_id: uuid.UUID) -> Order:
-    """The order, if ``actor`` may see it: its owner or an admin. Someone else's order is
-    answered like a missing one: ids are not confirmed to strangers."""
-    if order is None or (order.user_id != actor.id and not actor.is_admin):
-        raise OrderNotFound(f"No order with id {order_id}")
-    return order
 
 
 async def release_stock(uow: UnitOfWork, order: Order) -> None:

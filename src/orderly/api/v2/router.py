@@ -68,15 +68,14 @@ async def browse_orders(
     page, more = found[: query.limit], len(found) > query.limit
     following = None
     if more:
-        last = page[-1]
+        last, _ = page[-1]
         following = cursor.next_link(request.url, cursor.encode("orders", last.created_at, last.id))
-    return CursorPage[OrderReadV2](items=[OrderReadV2.of(o) for o in page], next=following)
+    return CursorPage[OrderReadV2](items=[OrderReadV2.of(*o) for o in page], next=following)
 
 
 @router.get("/orders/{order_id}", tags=["orders v2"], responses=problem_responses(OrderNotFound))
 async def read_order(order_id: uuid.UUID, user: CurrentUser, orders: Orders) -> OrderReadV2:
-    order = await orders.get_order(actor=user, order_id=order_id, with_timeline=True)
-    return OrderReadV2.of(order)
+    return OrderReadV2.of(*await orders.view_with_timeline(actor=user, order_id=order_id))
 
 
 @router.post(
@@ -86,6 +85,6 @@ async def read_order(order_id: uuid.UUID, user: CurrentUser, orders: Orders) -> 
     responses=placing_responses(OrderReadV2),
 )
 async def place_order(order: PlacedOrder, user: CurrentUser, orders: Orders) -> OrderReadV2:
-    # The v2 representation embeds the timeline, which the placing transaction wrote.
-    placed = await orders.get_order(actor=user, order_id=order.id, with_timeline=True)
-    return OrderReadV2.of(placed)
+    # The v2 representation embeds the timeline: the placing transaction wrote it, and the
+    # order's read model row.
+    return OrderReadV2.of(*await orders.view_with_timeline(actor=user, order_id=order.id))

@@ -111,7 +111,7 @@ async def list_orders(
 
 @router.get("/{order_id}", responses=problem_responses(OrderNotFound))
 async def read_order(order_id: uuid.UUID, user: CurrentUser, orders: Orders) -> OrderRead:
-    return OrderRead.model_validate(await orders.get_order(actor=user, order_id=order_id))
+    return OrderRead.model_validate(await orders.view(actor=user, order_id=order_id))
 
 
 @router.post(

@@ -1,0 +1,1 @@
+"""Read models kept in step with the write tables (CQRS)."""
