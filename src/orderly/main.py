@@ -39,6 +39,7 @@ from orderly.core.observability import (
     tracer_provider,
 )
 from orderly.events.live_redis import start_listener
+from orderly.graphql.router import install_graphql
 from orderly.jobs.embedded import EmbeddedRunner
 
 if TYPE_CHECKING:
@@ -122,6 +123,7 @@ def create_app(
     for resource in v1.ROUTERS:
         app.include_router(resource, prefix=v1.PREFIX)
     app.include_router(v2_router)
+    install_graphql(app, settings)
     if tracing is not None:
         instrument_app(app, tracing)
         app.state.tracer_provider = tracing

@@ -162,6 +162,16 @@ class Settings(BaseSettings):
     live_max_connections: int = Field(default=1000, ge=1, description="open streams per process")
     live_auth_timeout: float = Field(default=5.0, gt=0, description="WebSocket: first message")
 
+    graphql_ide: bool | None = Field(
+        default=None, description="GraphiQL at /graphql; default: on outside production"
+    )
+    graphql_introspection: bool | None = Field(
+        default=None, description="schema introspection; default: on outside production"
+    )
+    graphql_max_depth: int = Field(default=10, ge=2, le=50, description="nesting of a query")
+    graphql_max_tokens: int = Field(default=2000, ge=100, description="tokens in a document")
+    graphql_max_aliases: int = Field(default=30, ge=1, description="aliases in a document")
+
     smtp_host: str | None = None
     smtp_port: int = 587
     smtp_username: str | None = None
