@@ -190,7 +190,10 @@ def test_payment_provider_degraded_for_a_minute_then_healthy(
     port = free_port()
     stack.start_worker(
         concurrency=2,
-        extra={"ORDERLY_PAYMENT_BREAKER_RESET_SECONDS": "5"},
+        extra={
+            "ORDERLY_PAYMENT_BREAKER_THRESHOLD": "3",
+            "ORDERLY_PAYMENT_BREAKER_RESET_SECONDS": "5",
+        },
         metrics_port=port,
     )
     metrics_url = f"http://127.0.0.1:{port}/metrics"
