@@ -1,5 +1,6 @@
-"""A hand-written Server-Sent Events reader for the tests, and an in-process uvicorn server
-(httpx's ASGI transport buffers whole responses, so streams need a real socket)."""
+"""A hand-written Server-Sent Events reader and a WebSocket client for the tests, and an
+in-process uvicorn server (httpx's ASGI transport buffers whole responses, so streams need a
+real socket)."""
 
 from __future__ import annotations
 
@@ -12,8 +13,11 @@ from dataclasses import dataclass, field
 from typing import Any
 
 import httpx
+import pytest
 import uvicorn
 from fastapi import FastAPI
+from websockets.asyncio.client import ClientConnection, connect
+from websockets.exceptions import ConnectionClosed
 
 
 @dataclass
@@ -64,6 +68,11 @@ class SseReader:
         raise EOFError("the stream ended")
 
 
+def step(data: dict[str, Any]) -> tuple[Any, ...]:
+    """A change's place and move: (sequence, type, from_status, to_status)."""
+    return (data["sequence"], data["type"], data["from_status"], data["to_status"])
+
+
 def free_port() -> int:
     with socket.socket() as sock:
         sock.bind(("127.0.0.1", 0))
@@ -89,3 +98,44 @@ async def serve(app: FastAPI) -> AsyncIterator[str]:
     finally:
         server.should_exit = True
         await asyncio.wait_for(task, timeout=10)
+
+
+class WsReader:
+    """A client of ``/api/v1/ws``: JSON messages in and out, and the close code at the end."""
+
+    def __init__(self, socket: ClientConnection) -> None:
+        self.socket = socket
+
+    async def send(self, **message: Any) -> None:
+        await self.socket.send(json.dumps(message))
+
+    async def next(self, wait: float = 5.0) -> dict[str, Any]:
+        """The next message, skipping the server's idle pings."""
+        while True:
+            message: dict[str, Any] = json.loads(await asyncio.wait_for(self.socket.recv(), wait))
+            if message["type"] != "ping":
+                return message
+
+    async def closed(self, wait: float = 5.0) -> tuple[int, str]:
+        """Reads until the server closes; its close code and reason."""
+        with pytest.raises(ConnectionClosed) as closed:
+            await asyncio.wait_for(self._drain(), wait)
+        frame = closed.value.rcvd
+        assert frame is not None, "closed without a close frame"
+        return frame.code, frame.reason
+
+    async def _drain(self) -> None:
+        while True:
+            await self.socket.recv()
+
+
+@asynccontextmanager
+async def ws_connect(base_url: str, token: str | None = None) -> AsyncIterator[WsReader]:
+    """A WebSocket to ``/api/v1/ws``, authenticated first when ``token`` is given."""
+    url = base_url.replace("http://", "ws://") + "/api/v1/ws"
+    async with connect(url, open_timeout=5, close_timeout=2) as socket:
+        reader = WsReader(socket)
+        if token is not None:
+            await reader.send(type="auth", token=token)
+            assert await reader.next() == {"type": "authenticated"}
+        yield reader

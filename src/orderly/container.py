@@ -34,6 +34,7 @@ from orderly.integrations.payments import PaymentProvider, RetryPolicy
 from orderly.integrations.webhooks import AddressPolicy, WebhookSender
 from orderly.services.audit import AuditService
 from orderly.services.catalog import CatalogService
+from orderly.services.live_status import LiveStatusService
 from orderly.services.orders import OrderService
 from orderly.services.outbox import OutboxService
 from orderly.services.payments import PaymentService
@@ -72,6 +73,7 @@ class Container:
     outbox: OutboxService
     # The live status streams open in this process (fed by the Redis listener, or in-process).
     live: LiveHub
+    live_status: LiveStatusService
 
     @classmethod
     def build(
@@ -179,6 +181,11 @@ class Container:
             audit=AuditService(uow),
             outbox=OutboxService(uow),
             live=live,
+            live_status=LiveStatusService(
+                uow,
+                snapshot_limit=settings.live_snapshot_limit,
+                backfill_limit=settings.live_backfill_limit,
+            ),
         )
 
     @property

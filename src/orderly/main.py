@@ -39,6 +39,7 @@ from orderly.core.observability import (
     tracer_provider,
 )
 from orderly.events.live_redis import start_listener
+from orderly.events.live_shutdown import close_on_exit_signals
 from orderly.graphql.router import install_graphql
 from orderly.jobs.embedded import EmbeddedRunner
 
@@ -78,6 +79,7 @@ def create_app(
         listener = start_listener(
             url=settings.redis_url, prefix=settings.redis_key_prefix, hub=container.live
         )
+        restore_signals = close_on_exit_signals(container.live)
         runner = None
         if settings.broker_url is None and settings.embedded_jobs:  # jobs run in-process
             runner = EmbeddedRunner(
@@ -96,6 +98,7 @@ def create_app(
         try:
             yield
         finally:
+            restore_signals()
             container.live.close_all()  # open streams end with a retry hint
             if listener is not None:
                 await listener.stop()

@@ -116,6 +116,15 @@ class Orders(Protocol):
     ) -> list[Order]: ...
     async def pending_ids_before(self, cutoff: datetime, *, limit: int) -> list[uuid.UUID]: ...
     async def paid_between(self, start: datetime, end: datetime) -> list[Order]: ...
+    async def feed_entries(
+        self,
+        *,
+        user_id: uuid.UUID | None,
+        to_status: str | None,
+        after: tuple[datetime, uuid.UUID, int] | None,
+        limit: int,
+        newest_first: bool = ...,
+    ) -> list[TimelineEntry]: ...
 
 
 class OrderViews(Protocol):

@@ -161,6 +161,7 @@ class FakeItems:
 class FakeOrders:
     def __init__(self) -> None:
         self.rows: dict[uuid.UUID, Order] = {}
+        self.timeline: list[TimelineEntry] = []  # the unit of work appends to it
 
     def add(self, order: Order) -> None:
         self.rows[order.id] = order
@@ -229,6 +230,29 @@ class FakeOrders:
             if o.status in (OrderStatus.PAID, OrderStatus.FULFILLED) and start <= o.created_at < end
         ]
         return sorted(paid, key=lambda o: o.created_at)
+
+    async def feed_entries(
+        self,
+        *,
+        user_id: uuid.UUID | None,
+        to_status: str | None,
+        after: tuple[datetime, uuid.UUID, int] | None,
+        limit: int,
+        newest_first: bool = False,
+    ) -> list[TimelineEntry]:
+        owners = {o.id: o.user_id for o in self.rows.values()}
+
+        def key(entry: TimelineEntry) -> tuple[datetime, uuid.UUID, int]:
+            return (entry.occurred_at, entry.order_id, entry.sequence)
+
+        found = [
+            e
+            for e in self.timeline
+            if (user_id is None or owners.get(e.order_id) == user_id)
+            and (to_status is None or e.to_status == to_status)
+            and (after is None or key(e) > after)
+        ]
+        return sorted(found, key=key, reverse=newest_first)[:limit]
 
 
 @dataclass(frozen=True)
@@ -371,7 +395,7 @@ class FakeUnitOfWork:
         self.commits = 0
         self.fail_next_commit = False
         self.events: list[Event] = []  # what a real unit of work would write to the outbox
-        self.timeline: list[TimelineEntry] = []  # and to the orders' timelines
+        self.timeline = self.orders.timeline  # and to the orders' timelines
         self.order_views = FakeOrderViews(self.orders, self.timeline)
         self.outbox = FakeOutbox(self.events)
         self.read_only = False

@@ -7,7 +7,16 @@ import uuid
 
 import pytest
 
-from orderly.events.live import Closed, LiveChange, LiveHub, Message, Resync, TooManyStreams
+from orderly.events.live import (
+    Closed,
+    Connection,
+    Delivery,
+    LiveChange,
+    LiveHub,
+    Message,
+    Resync,
+    TooManyStreams,
+)
 
 ALICE, BOB = uuid.uuid4(), uuid.uuid4()
 
@@ -39,14 +48,21 @@ def drain(queue: asyncio.Queue[Message]) -> list[Message]:
 
 
 def changes(queue: asyncio.Queue[Message]) -> list[LiveChange]:
-    return [c for c in drain(queue) if isinstance(c, LiveChange)]
+    return [c.change for c in drain(queue) if isinstance(c, Delivery)]
+
+
+def watching(fan_out: LiveHub, user: uuid.UUID, order_id: uuid.UUID) -> Connection:
+    connection = fan_out.connect(user_id=user, transport="sse")
+    connection.watch_order(order_id)
+    return connection
 
 
 def test_each_stream_gets_its_orders_changes_in_publish_order() -> None:
     fan_out = hub()
     one, two = uuid.uuid4(), uuid.uuid4()
-    watching_one = fan_out.subscribe(user_id=ALICE, kind="sse", order_id=one)
-    all_of_alice = fan_out.subscribe(user_id=ALICE, kind="sse", owner=ALICE)
+    watching_one = watching(fan_out, ALICE, one)
+    all_of_alice = fan_out.connect(user_id=ALICE, transport="sse")
+    all_of_alice.watch_orders(owner=ALICE)
     for sequence in (1, 2, 3):
         fan_out.publish(change(one, sequence))
         fan_out.publish(change(two, sequence))
@@ -58,7 +74,8 @@ def test_each_stream_gets_its_orders_changes_in_publish_order() -> None:
 
 def test_admin_stream_filters_by_status() -> None:
     fan_out = hub()
-    paid_only = fan_out.subscribe(user_id=BOB, kind="sse", statuses=frozenset({"paid"}))
+    paid_only = fan_out.connect(user_id=BOB, transport="sse")
+    paid_only.watch_orders(owner=None, statuses=frozenset({"paid"}))
     fan_out.publish(change(uuid.uuid4(), 1, to_status="pending_payment"))
     fan_out.publish(change(uuid.uuid4(), 2, to_status="paid", user=BOB))
     assert [c.to_status for c in changes(paid_only.queue)] == ["paid"]
@@ -67,8 +84,8 @@ def test_admin_stream_filters_by_status() -> None:
 def test_a_slow_client_is_dropped_with_a_reason_and_the_others_go_on() -> None:
     fan_out = hub(queue_size=2)
     order = uuid.uuid4()
-    slow = fan_out.subscribe(user_id=ALICE, kind="sse", order_id=order)
-    fast = fan_out.subscribe(user_id=BOB, kind="sse", order_id=order)
+    slow = watching(fan_out, ALICE, order)
+    fast = watching(fan_out, BOB, order)
     for sequence in (1, 2, 3, 4):
         fan_out.publish(change(order, sequence))
         if sequence % 2 == 0:
@@ -81,33 +98,56 @@ def test_a_slow_client_is_dropped_with_a_reason_and_the_others_go_on() -> None:
     assert fast.closed is None
 
 
-def test_limits_per_user_and_per_process_and_unsubscribe_frees_them() -> None:
+def test_limits_count_connections_per_user_and_per_process_and_disconnect_frees_them() -> None:
     fan_out = hub(per_user=2, total=3)
-    first = fan_out.subscribe(user_id=ALICE, kind="sse")
-    fan_out.subscribe(user_id=ALICE, kind="ws")
+    first = fan_out.connect(user_id=ALICE, transport="sse")
+    socket = fan_out.connect(user_id=ALICE, transport="ws")
+    for _ in range(5):  # subscriptions of one connection take no slot
+        socket.watch_order(uuid.uuid4())
     with pytest.raises(TooManyStreams, match="per user"):
-        fan_out.subscribe(user_id=ALICE, kind="sse")
-    fan_out.subscribe(user_id=BOB, kind="sse")
+        fan_out.connect(user_id=ALICE, transport="sse")
+    fan_out.connect(user_id=BOB, transport="sse")
     with pytest.raises(TooManyStreams, match="too many open streams"):
-        fan_out.subscribe(user_id=uuid.uuid4(), kind="sse")
-    fan_out.unsubscribe(first)
-    fan_out.unsubscribe(first)  # twice is harmless
+        fan_out.connect(user_id=uuid.uuid4(), transport="ws")
+    fan_out.disconnect(first)
+    fan_out.disconnect(first)  # twice is harmless
     assert len(fan_out) == 2
-    fan_out.subscribe(user_id=ALICE, kind="sse")
+    fan_out.connect(user_id=ALICE, transport="sse")
 
 
 def test_resync_and_shutdown_reach_every_stream() -> None:
     fan_out = hub()
-    streams = [fan_out.subscribe(user_id=ALICE, kind="sse") for _ in range(3)]
+    streams = [fan_out.connect(user_id=ALICE, transport="sse") for _ in range(3)]
     fan_out.resync()
     fan_out.close_all()
     for stream in streams:
         assert drain(stream.queue) == [Resync(), Closed("shutting-down")]
     with pytest.raises(TooManyStreams, match="shutting down"):
-        fan_out.subscribe(user_id=BOB, kind="sse")
+        fan_out.connect(user_id=BOB, transport="sse")
 
 
 def test_a_change_survives_the_trip_through_redis_as_json() -> None:
     sent = change(uuid.uuid4(), 7)
     assert LiveChange.loads(sent.dumps()) == sent
     assert "user_id" not in sent.public()
+
+
+def test_one_connection_gets_each_wanted_change_once_per_subscription_and_unwatch_stops_it() -> (
+    None
+):
+    fan_out = hub()
+    order = uuid.uuid4()
+    socket = fan_out.connect(user_id=ALICE, transport="ws")
+    one = socket.watch_order(order)
+    feed = socket.watch_orders(owner=ALICE)
+    fan_out.publish(change(order, 1))
+    got = [
+        (d.subscription, d.change.sequence) for d in drain(socket.queue) if isinstance(d, Delivery)
+    ]
+    assert got == [(one, 1), (feed, 1)]
+    socket.unwatch(one)
+    fan_out.publish(change(order, 2))
+    assert [d.subscription for d in drain(socket.queue) if isinstance(d, Delivery)] == [feed]
+    fan_out.disconnect(socket)
+    fan_out.publish(change(order, 3))
+    assert drain(socket.queue) == []

@@ -161,6 +161,15 @@ class Settings(BaseSettings):
     live_max_per_user: int = Field(default=5, ge=1, description="open streams per user")
     live_max_connections: int = Field(default=1000, ge=1, description="open streams per process")
     live_auth_timeout: float = Field(default=5.0, gt=0, description="WebSocket: first message")
+    live_max_subscriptions: int = Field(
+        default=20, ge=1, description="WebSocket: orders and feeds watched per connection"
+    )
+    live_snapshot_limit: int = Field(
+        default=100, ge=1, description="all-orders stream: newest orders in its snapshot"
+    )
+    live_backfill_limit: int = Field(
+        default=500, ge=1, description="all-orders stream: entries sent when resuming"
+    )
 
     graphql_ide: bool | None = Field(
         default=None, description="GraphiQL at /graphql; default: on outside production"

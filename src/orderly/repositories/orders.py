@@ -12,6 +12,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import joinedload, selectinload
 
 from orderly.models import Order, OrderStatus
+from orderly.models.timeline import TimelineEntry
 from orderly.repositories.paging import first_rows, page_with_total
 
 # Built once, executed with bound values (see repositories/items.py).
@@ -150,4 +151,43 @@ class OrderRepository:
             .options(selectinload(Order.lines))
             .order_by(Order.created_at)
         )
+        return list(await self._session.scalars(statement))
+
+    async def feed_entries(
+        self,
+        *,
+        user_id: uuid.UUID | None,
+        to_status: str | None,
+        after: tuple[datetime, uuid.UUID, int] | None,
+        limit: int,
+        newest_first: bool = False,
+    ) -> list[TimelineEntry]:
+        """Timeline entries of every order (or one user's), optionally only those moving to
+        ``to_status``, in (occurred_at, order_id, sequence) order after ``after``; or, with
+        ``newest_first``, the latest ones."""
+        entry = TimelineEntry
+        statement = select(entry)
+        if user_id is not None:
+            statement = statement.join(Order, Order.id == entry.order_id).where(
+                Order.user_id == user_id
+            )
+        if to_status is not None:
+            statement = statement.where(entry.to_status == to_status)
+        if after is not None:
+            occurred_at, order_id, sequence = after
+            statement = statement.where(
+                or_(
+                    entry.occurred_at > occurred_at,
+                    and_(
+                        entry.occurred_at == occurred_at,
+                        or_(
+                            entry.order_id > order_id,
+                            and_(entry.order_id == order_id, entry.sequence > sequence),
+                        ),
+                    ),
+                )
+            )
+        key = (entry.occurred_at, entry.order_id, entry.sequence)
+        ordering = [column.desc() for column in key] if newest_first else list(key)
+        statement = statement.order_by(*ordering).limit(limit)
         return list(await self._session.scalars(statement))

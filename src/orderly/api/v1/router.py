@@ -3,7 +3,7 @@ level of routers instead of two makes FastAPI match a request with less work."""
 
 from fastapi import APIRouter
 
-from orderly.api import links, live
+from orderly.api import links, live, live_ws
 from orderly.api.v1.endpoints import auth, items, orders, reports, timeline, users, webhooks
 
 PREFIX = links.V1
@@ -11,9 +11,11 @@ ROUTERS: list[APIRouter] = [
     auth.router,
     users.router,
     items.router,
+    live.feed_router,  # /orders/events before /orders/{order_id}
     orders.router,
     timeline.router,
     live.router,
+    live_ws.router,
     reports.router,
     webhooks.router,
 ]

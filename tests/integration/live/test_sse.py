@@ -3,70 +3,13 @@ Last-Event-ID resume, heartbeats, the per-user limit, the latency histogram left
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
-from typing import Any
-
 import httpx
-import pytest
-from fastapi import FastAPI
 
 from orderly.container import Container
-from orderly.core.config import Settings
-from orderly.main import create_app
-from orderly.models import Item, Role
+from orderly.models import Item
 from tests.conftest import Account, assert_problem, make_account
-from tests.databases import empty_all_tables
-from tests.integration.test_items import add_item
 from tests.integration.test_orders import ORDERS, lines, place
-from tests.live_client import SseReader, serve
-
-
-@pytest.fixture
-def live_app(settings: Settings) -> FastAPI:
-    return create_app(
-        settings.model_copy(
-            update={
-                "embedded_jobs": True,
-                "relay_interval": 0.05,
-                "live_heartbeat": 0.3,
-                "live_retry_ms": 1500,
-                "live_max_per_user": 2,
-            }
-        )
-    )
-
-
-@pytest.fixture
-async def base_url(live_app: FastAPI) -> AsyncIterator[str]:
-    async with serve(live_app) as url:
-        yield url
-        await empty_all_tables(live_app.state.container.engine)
-
-
-@pytest.fixture
-def live(live_app: FastAPI, base_url: str) -> Container:
-    container: Container = live_app.state.container
-    return container
-
-
-@pytest.fixture
-async def http(base_url: str) -> AsyncIterator[httpx.AsyncClient]:
-    async with httpx.AsyncClient(base_url=base_url, timeout=10) as client:
-        yield client
-
-
-@pytest.fixture
-async def lamp(live: Container) -> Item:
-    return await add_item(live, "LAMP-L", name="Lamp", price_minor=2500, stock=10)
-
-
-@pytest.fixture
-async def carol(live: Container) -> Account:
-    return await make_account(live, "carol@example.com")
-
-
-def step(data: dict[str, Any]) -> tuple[Any, ...]:
-    return (data["sequence"], data["type"], data["from_status"], data["to_status"])
+from tests.live_client import SseReader, step
 
 
 async def test_snapshot_then_changes_as_they_commit(
@@ -101,9 +44,9 @@ async def test_snapshot_then_changes_as_they_commit(
 
 
 async def test_last_event_id_resumes_with_what_was_missed(
-    http: httpx.AsyncClient, live: Container, carol: Account, lamp: Item
+    http: httpx.AsyncClient, ada: Account, carol: Account, lamp: Item
 ) -> None:
-    admin = await make_account(live, "ada@example.com", role=Role.ADMIN)
+    admin = ada
     body = {**lines((lamp, 1)), "payment_method": "pm_card_visa"}
     order_id = (await place(http, carol, body)).json()["id"]
     await http.post(f"{ORDERS}/{order_id}/pay", headers=carol.headers)
@@ -172,7 +115,7 @@ async def route_samples(http: httpx.AsyncClient) -> dict[str, float]:
         if (
             (route in line and 'status="200"' in line)
             or (route in line and name.endswith("_count"))
-            or line.startswith('orderly_live_messages_sent_total{kind="sse"}')
+            or line.startswith('orderly_live_messages_sent_total{transport="sse"}')
         ):
             samples[name] = samples.get(name, 0.0) + float(line.rsplit(" ", 1)[1])
     return samples
