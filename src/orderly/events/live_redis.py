@@ -26,6 +26,11 @@ def live_channel(prefix: str) -> str:
     return f"{prefix}:live"
 
 
+def listener_name(prefix: str) -> str:
+    """The listener connection's CLIENT SETNAME (``CLIENT LIST`` shows which it is)."""
+    return f"{prefix}:live-listener"
+
+
 async def publish(redis: Redis, channel: str, change: LiveChange) -> None:
     await redis.publish(channel, change.dumps())
 
@@ -35,7 +40,9 @@ def start_listener(*, url: str | None, prefix: str, hub: LiveHub) -> RedisListen
     process's streams); without Redis the in-process runner publishes to ``hub`` itself."""
     if not url:
         return None
-    listener = RedisListener(url=url, channel=live_channel(prefix), hub=hub)
+    listener = RedisListener(
+        url=url, channel=live_channel(prefix), hub=hub, client_name=listener_name(prefix)
+    )
     listener.start()
     return listener
 
@@ -50,12 +57,14 @@ class RedisListener:
         url: str,
         channel: str,
         hub: LiveHub,
+        client_name: str | None = None,
         health_check_interval: float = 10.0,
         max_backoff: float = 5.0,
     ) -> None:
         self._url = url
         self._channel = channel
         self._hub = hub
+        self._client_name = client_name
         self._health_check_interval = health_check_interval
         self._max_backoff = max_backoff
         self._task: asyncio.Task[None] | None = None
@@ -82,6 +91,7 @@ class RedisListener:
                 socket_timeout=None,
                 socket_connect_timeout=5,
                 health_check_interval=int(self._health_check_interval),
+                client_name=self._client_name,
             )
             try:
                 async with client.pubsub(ignore_subscribe_messages=True) as pubsub:
