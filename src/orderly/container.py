@@ -25,6 +25,7 @@ from orderly.core.database import (
 from orderly.core.ratelimit import RateLimiter
 from orderly.core.security import PasswordHasher, TokenCodec
 from orderly.events import live_redis
+from orderly.events.catalog_version import CatalogVersion
 from orderly.events.handlers import EventDispatcher, StartReport
 from orderly.events.live import LiveChange, LiveHub
 from orderly.fakes.payment_provider import create_provider_app
@@ -73,6 +74,8 @@ class Container:
     outbox: OutboxService
     # The live status streams open in this process (fed by the Redis listener, or in-process).
     live: LiveHub
+    # Advanced after every committed catalog change; the API's catalog cache watches it.
+    catalog_version: CatalogVersion
     live_status: LiveStatusService
 
     @classmethod
@@ -89,7 +92,9 @@ class Container:
         runner's doorbell, in a Celery worker a task on the webhooks queue."""
         engine = create_engine(settings)
         sessions = create_session_factories(engine, gate=connection_gate(settings))
-        uow = sql_units_of_work(sessions)
+        redis = redis_client(settings)
+        catalog_version = CatalogVersion(redis=redis, prefix=settings.redis_key_prefix)
+        uow = sql_units_of_work(sessions, on_catalog_change=catalog_version.advance)
 
         tokens = TokenCodec(
             secret_key=settings.secret_key.get_secret_value(),
@@ -181,6 +186,7 @@ class Container:
             audit=AuditService(uow),
             outbox=OutboxService(uow),
             live=live,
+            catalog_version=catalog_version,
             live_status=LiveStatusService(
                 uow,
                 snapshot_limit=settings.live_snapshot_limit,

@@ -16,6 +16,7 @@ from fastapi.middleware.cors import CORSMiddleware
 from orderly import __version__
 from orderly.admin.panel import bind_admin, install_admin
 from orderly.api import health, metrics
+from orderly.api.catalog_cache import CatalogCacheMiddleware, catalog_cache, serve_catalog_cache
 from orderly.api.docs import install_docs
 from orderly.api.openapi import install_openapi
 from orderly.api.problems import install_error_handlers
@@ -57,7 +58,7 @@ or `X-API-Version: 2` asks for v2.
 """
 
 
-def create_app(
+def create_app(  # noqa: PLR0915 - the composition root wires everything
     settings: Settings | None = None,
     *,
     middleware: bool = True,
@@ -76,6 +77,7 @@ def create_app(
             instrument_clients(tracing, container.engine)
         app.state.container = container
         bind_admin(admin, container)
+        stop_cache = serve_catalog_cache(cache, container.catalog_version, settings.redis_url)
         listener = start_listener(
             url=settings.redis_url, prefix=settings.redis_key_prefix, hub=container.live
         )
@@ -102,6 +104,7 @@ def create_app(
             container.live.close_all()  # open streams end with a retry hint
             if listener is not None:
                 await listener.stop()
+            await stop_cache()
             if runner is not None:
                 await runner.stop()
             await container.close()
@@ -117,6 +120,7 @@ def create_app(
         redoc_url=None,
     )
     install_error_handlers(app)
+    app.state.catalog_cache = cache = catalog_cache(settings) if middleware else None
     admin = install_admin(app, settings)
     install_openapi(app)
     install_docs(app)
@@ -135,6 +139,13 @@ def create_app(
         # The catch-all error handler moves inside them (see UnhandledErrorMiddleware).
         app.add_middleware(UnhandledErrorMiddleware, handler=app.exception_handlers.pop(Exception))
         app.add_middleware(BodySizeLimitMiddleware, max_bytes=settings.max_body_bytes)
+        if cache is not None:  # inside version negotiation: the path names the version
+            app.add_middleware(
+                CatalogCacheMiddleware,
+                cache=cache,
+                max_age=settings.catalog_cache_max_age,
+                stale_while_revalidate=settings.catalog_cache_stale_while_revalidate,
+            )
         app.add_middleware(
             ApiVersionMiddleware,
             deprecation=settings.api_v1_deprecation,

@@ -12,6 +12,7 @@ API, the CLI and the workers pass ``SqlUnitOfWork``.
 from __future__ import annotations
 
 import uuid
+from collections.abc import Awaitable, Callable
 from datetime import datetime, timedelta
 from types import TracebackType
 from typing import Any, Protocol, Self, cast
@@ -248,6 +249,10 @@ def _outbox_row(event: Event, traceparent: str | None) -> dict[str, Any]:
     }
 
 
+# Awaited after each commit that changed the catalog (orderly.events.catalog_version).
+CatalogChanged = Callable[[], Awaitable[None]]
+
+
 class UnitOfWorkFactory(Protocol):
     """Opens a unit of work. ``read_only=True`` for use cases that only read: no transaction
     is opened (each statement runs on its own, as it would under READ COMMITTED anyway), so
@@ -289,10 +294,12 @@ class SqlUnitOfWork:
         *,
         read_only: bool = False,
         gate: ConnectionGate | None = None,
+        on_catalog_change: CatalogChanged | None = None,
     ) -> None:
         self._session_factory = session_factory
         self._read_only = read_only
         self._gate = gate
+        self._on_catalog_change = on_catalog_change
         self._session: AsyncSession | None = None
 
     async def __aenter__(self) -> Self:
@@ -343,6 +350,7 @@ class SqlUnitOfWork:
         events = _recorded_events(session)
         changed_orders = order_projection.changed_orders(session)  # before the writes
         timeline = [TimelineEntry.values_for(e) for e in events if isinstance(e, OrderEvent)]
+        catalog_changed = _items_changed(session)
         try:
             await _insert_added(session)
             await session.flush()  # changes to loaded entities
@@ -357,6 +365,12 @@ class SqlUnitOfWork:
         except IntegrityError as exc:
             await self.session.rollback()
             raise ConstraintViolated("The change conflicts with data that already exists") from exc
+        if catalog_changed or self.items.availability_changed:
+            # After the commit, never before: a reader in between would cache the old rows
+            # under the new version. The transaction is over, no connection is held.
+            self.items.availability_changed = False
+            if self._on_catalog_change is not None:
+                await self._on_catalog_change()
 
     async def rollback(self) -> None:
         await self.session.rollback()
@@ -380,6 +394,15 @@ async def _insert_added(session: AsyncSession) -> None:
             await session.execute(insert(table), rows[table])
 
 
+def _items_changed(session: AsyncSession) -> bool:
+    """Whether this commit writes a catalog item: a new one, or a change to a loaded one
+    (create, edit, soft delete, restore). Stock moved by orders is the repository's part."""
+    return any(
+        isinstance(entity, Item) and (entity in session.new or session.is_modified(entity))
+        for entity in (*session.new, *session.dirty)
+    )
+
+
 def _recorded_events(session: AsyncSession) -> list[Event]:
     """Collect (and forget) what the session's entities recorded, in the order it happened."""
     seen = [*session.new, *session.identity_map.values()]
@@ -392,12 +415,17 @@ def _recorded_events(session: AsyncSession) -> list[Event]:
     return sorted(events, key=lambda event: event.occurred_at)
 
 
-def sql_units_of_work(sessions: SessionFactories) -> UnitOfWorkFactory:
-    """The factory services get: writers share one pool with AUTOCOMMIT readers."""
+def sql_units_of_work(
+    sessions: SessionFactories, *, on_catalog_change: CatalogChanged | None = None
+) -> UnitOfWorkFactory:
+    """The factory services get: writers share one pool with AUTOCOMMIT readers.
+    ``on_catalog_change`` is awaited after each commit that changed the catalog."""
 
     def open_unit(*, read_only: bool = False) -> UnitOfWork:
         if read_only:
             return SqlUnitOfWork(sessions.reader, read_only=True, gate=sessions.gate)
-        return SqlUnitOfWork(sessions.writer, gate=sessions.gate)
+        return SqlUnitOfWork(
+            sessions.writer, gate=sessions.gate, on_catalog_change=on_catalog_change
+        )
 
     return open_unit

@@ -181,6 +181,26 @@ class Settings(BaseSettings):
     graphql_max_tokens: int = Field(default=2000, ge=100, description="tokens in a document")
     graphql_max_aliases: int = Field(default=30, ge=1, description="aliases in a document")
 
+    catalog_cache_enabled: bool = Field(
+        default=True, description="serve public catalog reads from memory (api/catalog_cache.py)"
+    )
+    catalog_cache_max_entries: int = Field(default=1000, ge=1, description="pages per process")
+    catalog_cache_max_bytes: int = Field(
+        default=16 * 1024 * 1024, ge=1024, description="bytes of pages per process"
+    )
+    catalog_cache_ttl: float = Field(
+        default=10.0,
+        gt=0,
+        description="seconds a process keeps a page: the backstop for a lost invalidation, "
+        "and the most an exact stock figure in a page lags",
+    )
+    catalog_cache_max_age: int = Field(
+        default=5, ge=0, description="Cache-Control max-age of catalog pages (clients, proxies)"
+    )
+    catalog_cache_stale_while_revalidate: int = Field(
+        default=10, ge=0, description="Cache-Control stale-while-revalidate of catalog pages"
+    )
+
     smtp_host: str | None = None
     smtp_port: int = 587
     smtp_username: str | None = None

@@ -2,7 +2,7 @@
 
 from orderly.models.audit import AdminAudit
 from orderly.models.base import Base
-from orderly.models.item import Item, ItemFilter, ItemSort, ItemView
+from orderly.models.item import Availability, Item, ItemFilter, ItemSort, ItemView
 from orderly.models.order import LineRequest, Order, OrderLine, OrderStatus
 from orderly.models.order_view import LineView, OrderView, order_views
 from orderly.models.outbox import OutboxMessage, ProcessedEvent
@@ -14,6 +14,7 @@ from orderly.models.webhook import WebhookAttempt, WebhookDelivery, WebhookEndpo
 
 __all__ = [
     "AdminAudit",
+    "Availability",
     "Base",
     "Item",
     "ItemFilter",

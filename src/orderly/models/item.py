@@ -40,6 +40,26 @@ class ItemView(Protocol):
     def updated_at(self) -> datetime: ...
 
 
+# At or below this many, the catalog says "low" (see Availability).
+LOW_STOCK = 5
+
+
+class Availability(StrEnum):
+    """What the public catalog says about stock. It changes only when stock crosses a level,
+    and every such crossing advances the catalog version (cached pages are dropped), so a
+    cached page's availability is current; its exact ``stock`` figure may lag (README)."""
+
+    IN_STOCK = "in_stock"
+    LOW = "low"
+    SOLD_OUT = "sold_out"
+
+    @classmethod
+    def of(cls, stock: int) -> Availability:
+        if stock <= 0:
+            return cls.SOLD_OUT
+        return cls.LOW if stock <= LOW_STOCK else cls.IN_STOCK
+
+
 class Item(Timestamped, Base):
     __tablename__ = "items"
     __table_args__ = (

@@ -8,7 +8,6 @@ from typing import Any, NamedTuple, cast
 
 from sqlalchemy import (
     ColumnElement,
-    CursorResult,
     Select,
     String,
     Table,
@@ -21,7 +20,7 @@ from sqlalchemy import (
 )
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from orderly.models import Item, ItemFilter, ItemSort, ItemView
+from orderly.models import Availability, Item, ItemFilter, ItemSort, ItemView
 from orderly.repositories.paging import first_rows, page_with_total
 
 _ITEMS = cast(Table, Item.__table__)  # typed as any FromClause; UPDATE needs the Table
@@ -59,11 +58,13 @@ _RESERVE = (
         _ITEMS.c.stock >= bindparam("quantity"),
     )
     .values(stock=_ITEMS.c.stock - bindparam("quantity"))
+    .returning(_ITEMS.c.stock)
 )
 _RELEASE = (
     update(_ITEMS)
     .where(_ITEMS.c.id == bindparam("item_id"))
     .values(stock=_ITEMS.c.stock + bindparam("quantity"))
+    .returning(_ITEMS.c.stock)
 )
 _COUNT = select(func.count()).select_from(Item)
 _VIEW_BY_ID = select(*_ITEMS.c).where(_ITEMS.c.id == bindparam("item_id"))
@@ -72,6 +73,9 @@ _VIEW_BY_ID = select(*_ITEMS.c).where(_ITEMS.c.id == bindparam("item_id"))
 class ItemRepository:
     def __init__(self, session: AsyncSession) -> None:
         self._session = session
+        # A stock move in this unit of work changed an item's availability level: the unit
+        # of work advances the catalog version after its commit (cached pages show levels).
+        self.availability_changed = False
 
     def add(self, item: Item) -> None:
         self._session.add(item)
@@ -96,11 +100,21 @@ class ItemRepository:
     async def reserve_stock(self, item_id: uuid.UUID, quantity: int) -> bool:
         """Take ``quantity`` if that much is in stock: one conditional UPDATE, never below 0."""
         params = {"item_id": item_id, "quantity": quantity}
-        result: CursorResult[Any] = await self._session.execute(_RESERVE, params)  # type: ignore[assignment]
-        return result.rowcount == 1
+        left = (await self._session.execute(_RESERVE, params)).scalar_one_or_none()
+        if left is None:
+            return False
+        self._moved(before=left + quantity, after=left)
+        return True
 
     async def release_stock(self, item_id: uuid.UUID, quantity: int) -> None:
-        await self._session.execute(_RELEASE, {"item_id": item_id, "quantity": quantity})
+        params = {"item_id": item_id, "quantity": quantity}
+        now = (await self._session.execute(_RELEASE, params)).scalar_one_or_none()
+        if now is not None:
+            self._moved(before=now - quantity, after=now)
+
+    def _moved(self, *, before: int, after: int) -> None:
+        if Availability.of(before) is not Availability.of(after):
+            self.availability_changed = True
 
     async def count(self) -> int:
         return (await self._session.scalar(_COUNT)) or 0

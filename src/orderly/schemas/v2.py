@@ -10,7 +10,7 @@ from fastapi import Query
 from pydantic import BaseModel, Field
 
 from orderly.core.money import to_major
-from orderly.models import ItemView, OrderStatus, OrderView, TimelineEntry
+from orderly.models import Availability, ItemView, OrderStatus, OrderView, TimelineEntry
 from orderly.schemas.common import MAX_PAGE_SIZE
 from orderly.schemas.items import ItemCriteria
 from orderly.schemas.timeline import TimelineEntryRead
@@ -56,7 +56,8 @@ class ItemReadV2(BaseModel):
     name: str
     description: str
     price: Money
-    stock: int
+    stock: int = Field(description="units on hand; in cached pages up to a few seconds old")
+    availability: Availability = Field(description="current in cached pages")
     created_at: datetime
     updated_at: datetime
 
@@ -69,6 +70,7 @@ class ItemReadV2(BaseModel):
             description=item.description,
             price=Money.of(item.price_minor, item.currency),
             stock=item.stock,
+            availability=Availability.of(item.stock),
             created_at=item.created_at,
             updated_at=item.updated_at,
         )
