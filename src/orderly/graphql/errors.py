@@ -29,9 +29,9 @@ MASKED_MESSAGE = "Unexpected error; it has been logged."
 # Errors found before execution (syntax, schema validation, the limits), by their message.
 _QUERY_PROBLEMS: tuple[tuple[re.Pattern[str], str], ...] = (
     (re.compile(r"exceeds maximum operation depth"), "query-too-deep"),
-    (re.compile(r"maximum number of aliases"), "too-many-aliases"),
+    (re.compile(r"aliases found\. Allowed"), "too-many-aliases"),
     (re.compile(r"Document contains more than \d+ tokens"), "query-too-large"),
-    (re.compile(r"introspection is not allowed", re.IGNORECASE), "introspection-disabled"),
+    (re.compile(r"introspection has been disabled"), "introspection-disabled"),
 )
 
 
