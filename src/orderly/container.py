@@ -33,13 +33,16 @@ from orderly.integrations.breaker import CircuitBreaker
 from orderly.integrations.email import Mailer
 from orderly.integrations.payments import PaymentProvider, RetryPolicy
 from orderly.integrations.webhooks import AddressPolicy, WebhookSender
+from orderly.services.account_tokens import AccountTokens
 from orderly.services.audit import AuditService
 from orderly.services.catalog import CatalogService
 from orderly.services.live_status import LiveStatusService
+from orderly.services.lockout import LockoutPolicy, Throttle
 from orderly.services.orders import OrderService
 from orderly.services.outbox import OutboxService
 from orderly.services.payments import PaymentService
 from orderly.services.reports import ReportService
+from orderly.services.two_factor import TwoFactorService
 from orderly.services.users import UserService
 from orderly.services.webhook_delivery import Doorbell, RetrySchedule, Wake, WebhookDeliveries
 from orderly.services.webhooks import WebhookService
@@ -56,6 +59,8 @@ class Container:
     sessions: SessionFactories
     units_of_work: UnitOfWorkFactory
     users: UserService
+    two_factor: TwoFactorService
+    account_tokens: AccountTokens
     catalog: CatalogService
     orders: OrderService
     payments: PaymentService
@@ -104,8 +109,14 @@ class Container:
         )
         provider = build_payment_provider(settings)
         orders = OrderService(
-            uow, max_quantity=settings.order_max_quantity, max_lines=settings.order_max_lines
+            uow,
+            max_quantity=settings.order_max_quantity,
+            max_lines=settings.order_max_lines,
+            require_verified_email=settings.require_email_verification,
         )
+        hasher = PasswordHasher()
+        users = build_user_service(settings, uow, hasher=hasher, tokens=tokens)
+        account_tokens = AccountTokens(uow, hasher=hasher)
         payments = PaymentService(uow, provider=provider)
         mailer = Mailer(settings)
         public_url = settings.public_url.rstrip("/")
@@ -163,13 +174,18 @@ class Container:
             mailer=mailer,
             start_report=start_report or produce_here,
             webhooks=webhooks,
+            account_tokens=account_tokens,
         )
         return cls(
             settings=settings,
             engine=engine,
             sessions=sessions,
             units_of_work=uow,
-            users=UserService(uow, hasher=PasswordHasher(), tokens=tokens),
+            users=users,
+            two_factor=TwoFactorService(
+                uow, second_factor=users.second_factor, admins_need_mfa=settings.admins_need_mfa
+            ),
+            account_tokens=account_tokens,
             catalog=CatalogService(uow),
             orders=orders,
             payments=payments,
@@ -208,6 +224,23 @@ class Container:
         if self.redis is not None:
             await self.redis.aclose()
         await self.engine.dispose()
+
+
+def build_user_service(
+    settings: Settings, uow: UnitOfWorkFactory, *, hasher: PasswordHasher, tokens: TokenCodec
+) -> UserService:
+    policy = LockoutPolicy(
+        threshold=settings.login_lockout_threshold,
+        base_delay=timedelta(seconds=settings.login_lockout_base_seconds),
+        max_delay=timedelta(seconds=settings.login_lockout_max_seconds),
+    )
+    return UserService(
+        uow,
+        hasher=hasher,
+        tokens=tokens,
+        throttle=Throttle(uow, policy),
+        admins_need_mfa=settings.admins_need_mfa,
+    )
 
 
 def redis_client(settings: Settings) -> Redis | None:

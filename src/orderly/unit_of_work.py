@@ -27,7 +27,9 @@ from orderly.core.gate import ConnectionGate
 from orderly.core.tracing import current_traceparent
 from orderly.events.types import Event, OrderEvent
 from orderly.models import (
+    AccountToken,
     AdminAudit,
+    AuthSession,
     Item,
     ItemFilter,
     ItemSort,
@@ -37,8 +39,10 @@ from orderly.models import (
     OrderView,
     OutboxMessage,
     Payment,
+    RecoveryCode,
     SalesReport,
     TimelineEntry,
+    TokenPurpose,
     User,
 )
 from orderly.models.base import Base, RecordsEvents, insert_row
@@ -49,6 +53,7 @@ from orderly.models.webhook import (
     WebhookEndpoint,
 )
 from orderly.projections import orders as order_projection
+from orderly.repositories.accounts import AccountRepository
 from orderly.repositories.audit import AuditRepository
 from orderly.repositories.items import ItemRepository
 from orderly.repositories.order_views import OrderViewRepository
@@ -67,6 +72,42 @@ class Users(Protocol):
     async def count(self) -> int: ...
     async def active_admins(self) -> list[User]: ...
     async def list(self, *, limit: int, offset: int) -> tuple[list[User], int]: ...
+
+
+class Accounts(Protocol):
+    def add(self, row: AuthSession | AccountToken | RecoveryCode) -> None: ...
+    async def signed_in_user(self, user_id: uuid.UUID, session_id: uuid.UUID) -> User | None: ...
+    async def rotate_refresh(
+        self,
+        session_id: uuid.UUID,
+        *,
+        user_id: uuid.UUID,
+        old_hash: str,
+        new_hash: str,
+        now: datetime,
+    ) -> bool: ...
+    async def revoke_session(
+        self, session_id: uuid.UUID, *, user_id: uuid.UUID, reason: str, now: datetime
+    ) -> bool: ...
+    async def revoke_sessions(self, user_id: uuid.UUID, *, reason: str, now: datetime) -> int: ...
+    async def token_by_hash(self, token_hash: str) -> AccountToken | None: ...
+    async def use_token(self, token_id: uuid.UUID, *, now: datetime) -> bool: ...
+    async def use_tokens(
+        self, user_id: uuid.UUID, purpose: TokenPurpose, *, now: datetime
+    ) -> None: ...
+    async def last_token_at(self, user_id: uuid.UUID, purpose: TokenPurpose) -> datetime | None: ...
+    async def replace_recovery_codes(self, user_id: uuid.UUID, code_hashes: list[str]) -> None: ...
+    async def delete_recovery_codes(self, user_id: uuid.UUID) -> None: ...
+    async def use_recovery_code(
+        self, user_id: uuid.UUID, code_hash: str, *, now: datetime
+    ) -> bool: ...
+    async def recovery_codes_left(self, user_id: uuid.UUID) -> int: ...
+    async def accept_totp_step(self, user_id: uuid.UUID, step: int) -> bool: ...
+    async def count_failed_login(
+        self, user_id: uuid.UUID, *, now: datetime, forget_before: datetime
+    ) -> int: ...
+    async def lock(self, user_id: uuid.UUID, *, until: datetime) -> None: ...
+    async def clear_failures(self, user_id: uuid.UUID) -> None: ...
 
 
 class Items(Protocol):
@@ -204,6 +245,8 @@ class UnitOfWork(Protocol):
     @property
     def users(self) -> Users: ...
     @property
+    def accounts(self) -> Accounts: ...
+    @property
     def items(self) -> Items: ...
     @property
     def orders(self) -> Orders: ...
@@ -229,6 +272,9 @@ class UnitOfWork(Protocol):
     ) -> None: ...
     async def commit(self) -> None: ...
     async def rollback(self) -> None: ...
+    def record(self, event: Event) -> None:
+        """An event no entity records (a request about an e-mail address that may have no
+        account): written to the outbox by this unit of work's commit like the others."""
 
 
 # Core INSERTs into the tables (an INSERT of the ORM entity goes through the ORM's bulk
@@ -279,6 +325,7 @@ class SqlUnitOfWork:
     """
 
     users: UserRepository
+    accounts: AccountRepository
     items: ItemRepository
     orders: OrderRepository
     order_views: OrderViewRepository
@@ -307,6 +354,8 @@ class SqlUnitOfWork:
             await self._gate.acquire()
         self._session = self._session_factory()  # no I/O: the connection comes on first use
         self.users = UserRepository(self._session)
+        self.accounts = AccountRepository(self._session)
+        self._loose_events: list[Event] = []
         self.items = ItemRepository(self._session)
         self.orders = OrderRepository(self._session)
         self.order_views = OrderViewRepository(self._session)
@@ -347,7 +396,10 @@ class SqlUnitOfWork:
         if self._read_only:
             raise ReadOnlyUnitOfWork("a read-only unit of work cannot commit")
         session = self.session
-        events = _recorded_events(session)
+        events = sorted(
+            [*_recorded_events(session), *self._loose_events], key=lambda e: e.occurred_at
+        )
+        self._loose_events = []
         changed_orders = order_projection.changed_orders(session)  # before the writes
         timeline = [TimelineEntry.values_for(e) for e in events if isinstance(e, OrderEvent)]
         catalog_changed = _items_changed(session)
@@ -374,6 +426,9 @@ class SqlUnitOfWork:
 
     async def rollback(self) -> None:
         await self.session.rollback()
+
+    def record(self, event: Event) -> None:
+        self._loose_events.append(event)
 
 
 async def _insert_added(session: AsyncSession) -> None:

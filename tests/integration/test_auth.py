@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import uuid
 from datetime import UTC, datetime, timedelta
 
 import httpx
@@ -165,6 +166,7 @@ def _claims(account: Account, **overrides: object) -> dict[str, object]:
         "ver": 0,
         "iat": now,
         "exp": now + timedelta(minutes=5),
+        "sid": jwt.decode(account.access_token, options={"verify_signature": False})["sid"],
     }
     claims.update(overrides)
     return claims
@@ -177,10 +179,17 @@ async def test_a_well_forged_token_is_accepted_so_the_negative_cases_mean_someth
     assert (await client.get(ME, headers={"Authorization": f"Bearer {token}"})).status_code == 200
 
 
-@pytest.mark.parametrize("case", ["expired", "tampered", "alg-none", "other-key", "garbage"])
+@pytest.mark.parametrize(
+    "case",
+    ["expired", "tampered", "alg-none", "other-key", "garbage", "no-session", "other-session"],
+)
 async def test_bad_tokens_are_401(client: httpx.AsyncClient, customer: Account, case: str) -> None:
     now = datetime.now(UTC)
-    if case == "expired":
+    if case == "no-session":
+        token = _forge({k: v for k, v in _claims(customer).items() if k != "sid"})
+    elif case == "other-session":
+        token = _forge(_claims(customer, sid=str(uuid.uuid4())))
+    elif case == "expired":
         token = _forge(_claims(customer, iat=now - timedelta(hours=1), exp=now - timedelta(1)))
     elif case == "tampered":
         good = _forge(_claims(customer))

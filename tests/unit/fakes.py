@@ -46,6 +46,7 @@ from orderly.unit_of_work import (
     Users,
     Webhooks,
 )
+from tests.unit.account_fakes import FakeAccounts
 from tests.unit.webhook_fakes import FakeWebhooks
 
 
@@ -386,6 +387,8 @@ class FakeUnitOfWork:
 
     def __init__(self) -> None:
         self.users = FakeUsers()
+        self.accounts = FakeAccounts(self.users.rows)
+        self.loose_events: list[Event] = []
         self.items = FakeItems()
         self.orders = FakeOrders()
         self.payments = FakePayments()
@@ -434,14 +437,18 @@ class FakeUnitOfWork:
     async def rollback(self) -> None:
         return None
 
+    def record(self, event: Event) -> None:
+        self.loose_events.append(event)
+
     def _recorded_events(self) -> list[Event]:
+        loose, self.loose_events = self.loose_events, []
         entities: list[RecordsEvents] = [
             *self.users.rows.values(),
             *self.orders.rows.values(),
             *self.reports.rows.values(),
             *self.webhooks.endpoints.values(),
         ]
-        events = [event for entity in entities for event in entity.collect_events()]
+        events = [event for entity in entities for event in entity.collect_events()] + loose
         return sorted(events, key=lambda event: event.occurred_at)
 
 

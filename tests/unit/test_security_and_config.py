@@ -28,16 +28,17 @@ def codec(access: timedelta = timedelta(minutes=5)) -> TokenCodec:
 
 
 def test_token_round_trip_and_type_check() -> None:
-    user_id = uuid.uuid4()
-    pair = codec().issue_pair(user_id, 3)
+    user_id, session_id = uuid.uuid4(), uuid.uuid4()
+    pair = codec().issue_pair(user_id, 3, session_id)
     claims = codec().decode(pair.access_token, TokenType.ACCESS)
-    assert (claims.user_id, claims.version) == (user_id, 3)
+    assert (claims.user_id, claims.version, claims.session_id) == (user_id, 3, session_id)
+    assert codec().decode(pair.refresh_token, TokenType.REFRESH).session_id == session_id
     with pytest.raises(InvalidToken, match="access token cannot be used"):
         codec().decode(pair.access_token, TokenType.REFRESH)
 
 
 def test_expired_token() -> None:
-    pair = codec(access=timedelta(seconds=-1)).issue_pair(uuid.uuid4(), 0)
+    pair = codec(access=timedelta(seconds=-1)).issue_pair(uuid.uuid4(), 0, uuid.uuid4())
     with pytest.raises(InvalidToken, match="expired"):
         codec().decode(pair.access_token, TokenType.ACCESS)
 
@@ -46,7 +47,7 @@ def test_a_remembered_token_still_expires_and_keeps_its_type(
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
     tokens = codec(access=timedelta(seconds=60))
-    pair = tokens.issue_pair(uuid.uuid4(), 0)
+    pair = tokens.issue_pair(uuid.uuid4(), 0, uuid.uuid4())
     tokens.decode(pair.access_token, TokenType.ACCESS)  # verified once, then remembered
     with pytest.raises(InvalidToken, match="access token cannot be used"):
         tokens.decode(pair.access_token, TokenType.REFRESH)
@@ -58,7 +59,7 @@ def test_a_remembered_token_still_expires_and_keeps_its_type(
 
 def test_a_tampered_token_is_refused_even_after_the_genuine_one_was_seen() -> None:
     tokens = codec()
-    genuine = tokens.issue_pair(uuid.uuid4(), 0).access_token
+    genuine = tokens.issue_pair(uuid.uuid4(), 0, uuid.uuid4()).access_token
     tokens.decode(genuine, TokenType.ACCESS)
     header, payload, signature = genuine.split(".")
     forged = f"{header}.{payload}.{signature[:-2]}AA"

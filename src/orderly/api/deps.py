@@ -20,7 +20,8 @@ from orderly.models import User
 from orderly.services.catalog import CatalogService
 from orderly.services.orders import OrderService
 from orderly.services.payments import PaymentService
-from orderly.services.users import UserService
+from orderly.services.sessions import SignedIn
+from orderly.services.users import MfaEnrollmentRequired, UserService
 
 oauth2_scheme = OAuth2PasswordBearer(tokenUrl="/api/v1/auth/token", auto_error=False)
 
@@ -74,15 +75,26 @@ Catalog = Annotated[CatalogService, Depends(get_catalog_service)]
 
 
 @raises(NotAuthenticated, InvalidToken)
-async def get_current_user(
+async def get_signed_in(
     request: Request, users: Users, token: Annotated[str | None, Depends(oauth2_scheme)]
-) -> User:
+) -> SignedIn:
+    """The access token's user and session, whatever the two-factor rule for admins."""
     if not token:
         raise NotAuthenticated("Log in and send the access token as 'Authorization: Bearer ...'")
-    user = await users.authenticate(access_token=token)
-    request.state.user_id = str(user.id)  # for the access log and error reports
-    structlog.contextvars.bind_contextvars(user_id=str(user.id))
-    return user
+    signed_in = await users.sessions.signed_in(access_token=token)
+    request.state.user_id = str(signed_in.user.id)  # for the access log and error reports
+    structlog.contextvars.bind_contextvars(user_id=str(signed_in.user.id))
+    return signed_in
+
+
+SignedInSession = Annotated[SignedIn, Depends(get_signed_in)]
+
+
+@raises(MfaEnrollmentRequired)
+async def get_current_user(signed_in: SignedInSession, users: Users) -> User:
+    """The signed-in user; an administrator who must enrol in two-factor may only do that."""
+    users.check_enrollment(signed_in.user)
+    return signed_in.user
 
 
 CurrentUser = Annotated[User, Depends(get_current_user)]

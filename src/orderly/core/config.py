@@ -89,6 +89,19 @@ class Settings(BaseSettings):
     jwt_algorithm: str = "HS256"
     access_token_minutes: int = Field(default=15, ge=1, le=24 * 60)
     refresh_token_days: int = Field(default=14, ge=1, le=365)
+    require_email_verification: bool = Field(
+        default=False, description="a customer must verify their e-mail before a first order"
+    )
+    admin_require_mfa: bool | None = Field(
+        default=None, description="administrators must use two-factor; default: in production"
+    )
+    login_lockout_threshold: int = Field(
+        default=5, ge=1, description="failed sign-ins of one account before delays start"
+    )
+    login_lockout_base_seconds: float = Field(default=30.0, gt=0, description="first delay")
+    login_lockout_max_seconds: float = Field(
+        default=900.0, gt=0, description="the delay doubles per failure up to this"
+    )
 
     admin_email: str = "admin@example.com"
     admin_password: SecretStr | None = None
@@ -110,6 +123,9 @@ class Settings(BaseSettings):
     rate_limit_login: str = "5/minute"
     rate_limit_register: str = "5/minute"
     rate_limit_writes: str = "120/minute"
+    rate_limit_account: str = Field(
+        default="5/minute", description="password reset, e-mail verification, two-factor"
+    )
 
     metrics_enabled: bool = True
     metrics_allow: list[IPvAnyNetwork] = Field(
@@ -300,6 +316,12 @@ class Settings(BaseSettings):
         if self.webhook_allow_networks is not None:
             return list(self.webhook_allow_networks)
         return [] if self.environment is Environment.PRODUCTION else _loopback()
+
+    @property
+    def admins_need_mfa(self) -> bool:
+        if self.admin_require_mfa is not None:
+            return self.admin_require_mfa
+        return self.environment is Environment.PRODUCTION
 
     @property
     def logs_as_json(self) -> bool:

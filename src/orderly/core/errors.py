@@ -7,6 +7,8 @@ maps each kind to a status and renders RFC 9457 problem+json. A subclass picks a
 
 from __future__ import annotations
 
+from typing import Any
+
 
 class DomainError(Exception):
     """Base of every expected failure; subclasses pick a kind below and a ``code``."""
@@ -18,6 +20,10 @@ class DomainError(Exception):
         super().__init__(detail)
         self.detail = detail
         self.field = field
+
+    def extensions(self) -> dict[str, Any]:
+        """Members this problem adds to its problem+json body (RFC 9457 extensions)."""
+        return {}
 
 
 class NotFound(DomainError):

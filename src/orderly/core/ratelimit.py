@@ -24,6 +24,7 @@ class LimitScope(StrEnum):
     LOGIN = "login"  # per client address
     REGISTER = "register"  # per client address
     WRITE = "write"  # per user
+    ACCOUNT = "account"  # per client address: password reset, verification, two-factor
 
 
 class RateLimited(TooManyRequests):
@@ -47,6 +48,7 @@ class RateLimiter:
             LimitScope.LOGIN: parse(settings.rate_limit_login),
             LimitScope.REGISTER: parse(settings.rate_limit_register),
             LimitScope.WRITE: parse(settings.rate_limit_writes),
+            LimitScope.ACCOUNT: parse(settings.rate_limit_account),
         }
 
     async def check(self, scope: LimitScope, key: str) -> None:

@@ -1,4 +1,6 @@
-"""Password hashing (argon2) and JSON Web Tokens (access + refresh)."""
+"""Password hashing (argon2) and JSON Web Tokens: access and refresh tokens name their
+session (``sid``, the refresh-token family the service stores); an "mfa" token is the
+short-lived proof that the password step of a two-factor login passed."""
 
 from __future__ import annotations
 
@@ -18,6 +20,7 @@ from pwdlib.hashers.argon2 import Argon2Hasher
 from orderly.core.errors import Unauthorized
 
 ISSUER = "orderly"
+MFA_TOKEN_TTL = timedelta(minutes=5)
 
 
 class InvalidToken(Unauthorized):
@@ -27,6 +30,7 @@ class InvalidToken(Unauthorized):
 class TokenType(StrEnum):
     ACCESS = "access"
     REFRESH = "refresh"
+    MFA = "mfa"
 
 
 @dataclass(frozen=True, slots=True)
@@ -34,6 +38,7 @@ class TokenClaims:
     user_id: uuid.UUID
     token_type: TokenType
     version: int
+    session_id: uuid.UUID | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -74,19 +79,32 @@ class TokenCodec:
     ) -> None:
         self._key = secret_key
         self._algorithm = algorithm
-        self._ttl = {TokenType.ACCESS: access_ttl, TokenType.REFRESH: refresh_ttl}
+        self._ttl = {
+            TokenType.ACCESS: access_ttl,
+            TokenType.REFRESH: refresh_ttl,
+            TokenType.MFA: MFA_TOKEN_TTL,
+        }
         self._verified: OrderedDict[str, tuple[TokenClaims, float]] = OrderedDict()
 
-    def issue_pair(self, user_id: uuid.UUID, version: int) -> TokenPair:
+    def issue_pair(self, user_id: uuid.UUID, version: int, session_id: uuid.UUID) -> TokenPair:
         return TokenPair(
-            access_token=self._encode(user_id, version, TokenType.ACCESS),
-            refresh_token=self._encode(user_id, version, TokenType.REFRESH),
-            expires_in=int(self._ttl[TokenType.ACCESS].total_seconds()),
+            access_token=self._encode(user_id, version, TokenType.ACCESS, session_id),
+            refresh_token=self._encode(user_id, version, TokenType.REFRESH, session_id),
+            expires_in=self.lifetime(TokenType.ACCESS),
         )
 
-    def _encode(self, user_id: uuid.UUID, version: int, token_type: TokenType) -> str:
+    def issue_mfa(self, user_id: uuid.UUID, version: int) -> str:
+        return self._encode(user_id, version, TokenType.MFA, None)
+
+    def lifetime(self, token_type: TokenType) -> int:
+        """Seconds a token of this type is valid."""
+        return int(self._ttl[token_type].total_seconds())
+
+    def _encode(
+        self, user_id: uuid.UUID, version: int, token_type: TokenType, session_id: uuid.UUID | None
+    ) -> str:
         now = datetime.now(UTC)
-        claims = {
+        claims: dict[str, object] = {
             "iss": ISSUER,
             "sub": str(user_id),
             "typ": token_type.value,
@@ -95,6 +113,8 @@ class TokenCodec:
             "exp": now + self._ttl[token_type],
             "jti": uuid.uuid4().hex,
         }
+        if session_id is not None:
+            claims["sid"] = str(session_id)
         return jwt.encode(claims, self._key, algorithm=self._algorithm)
 
     def decode(self, token: str, expected: TokenType) -> TokenClaims:
@@ -128,6 +148,7 @@ class TokenCodec:
                 user_id=uuid.UUID(str(claims["sub"])),
                 token_type=TokenType(claims["typ"]),
                 version=int(claims["ver"]),
+                session_id=uuid.UUID(str(claims["sid"])) if "sid" in claims else None,
             )
             expires_at = float(claims["exp"])
         except jwt.ExpiredSignatureError as exc:

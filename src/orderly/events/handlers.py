@@ -15,22 +15,26 @@ from typing import NamedTuple
 
 import structlog
 
+from orderly.events.account_mails import AccountMails
 from orderly.events.live import LiveChange
 from orderly.events.mails import ORDER_MAILS, CustomerMails
 from orderly.events.types import (
     EVENT_TYPES,
     Actor,
+    EmailVerificationRequested,
     Event,
     OrderEvent,
     OrderPaid,
     OrderPlaced,
     OrderRefundRequested,
+    PasswordResetRequested,
     SalesReportRequested,
     UserRegistered,
     WebhookEndpointDisabled,
 )
 from orderly.events.webhooks import WEBHOOK_EVENTS
 from orderly.integrations.email import Mailer
+from orderly.services.account_tokens import AccountTokens
 from orderly.models.order import IllegalTransition
 from orderly.services.payments import PaymentMethodMissing, PaymentService
 from orderly.services.webhooks import WebhookService
@@ -61,6 +65,7 @@ class EventDispatcher:
         start_report: StartReport,
         webhooks: WebhookService,
         publish_live: PublishLive,
+        account_tokens: AccountTokens,
     ) -> None:
         self._uow = uow
         self._publish_live = publish_live
@@ -68,8 +73,11 @@ class EventDispatcher:
         self._start_report = start_report
         self._webhooks = webhooks
         mails = CustomerMails(uow, mailer=mailer)
+        accounts = AccountMails(account_tokens, mailer=mailer)
         self.registry: dict[type[Event], list[Handling]] = {
-            UserRegistered: [Handling("welcome_email", mails.welcome)],
+            UserRegistered: [Handling("welcome_email", accounts.welcome)],
+            PasswordResetRequested: [Handling("password_reset_email", accounts.password_reset)],
+            EmailVerificationRequested: [Handling("verification_email", accounts.verification)],
             OrderPlaced: [Handling("pay_order", self.pay_order, recorded=False)],
             OrderRefundRequested: [Handling("refund_order", self.refund_order, recorded=False)],
             OrderPaid: [Handling("order_paid_email", mails.order_paid)],

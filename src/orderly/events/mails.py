@@ -1,4 +1,5 @@
-"""The mails customers get as their account and orders change: one per event, composed from
+"""The mails customers get as their orders change (events/account_mails.py: about their
+account): one per event, composed from
 templates/email (text and HTML), with the event id as the Message-ID, so a mail client
 shows a redelivered one once."""
 
@@ -17,7 +18,6 @@ from orderly.events.types import (
     OrderPaymentFailed,
     OrderRefunded,
     OrderRefundFailed,
-    UserRegistered,
 )
 from orderly.integrations.email import Mailer
 from orderly.unit_of_work import UnitOfWorkFactory
@@ -39,12 +39,6 @@ class CustomerMails:
     def __init__(self, uow: UnitOfWorkFactory, *, mailer: Mailer) -> None:
         self._uow = uow
         self._mailer = mailer
-
-    async def welcome(self, event: Event) -> None:
-        assert isinstance(event, UserRegistered)  # noqa: S101 - registered for UserRegistered
-        await self._send(
-            event, to=event.email, template="welcome", full_name=event.full_name, email=event.email
-        )
 
     async def order_paid(self, event: Event) -> None:
         """The receipt: every line with its name and price."""

@@ -73,6 +73,23 @@ class UserRegistered(Event):
 
 
 @dataclass(frozen=True, kw_only=True)
+class PasswordResetRequested(Event):
+    """Someone asked for a reset link for this address, which may have no account: the
+    handler looks it up, so the request answers alike for every address."""
+
+    queue: ClassVar[str] = "emails"
+    email: str
+
+
+@dataclass(frozen=True, kw_only=True)
+class EmailVerificationRequested(Event):
+    """A signed-in user asked for a new verification link."""
+
+    queue: ClassVar[str] = "emails"
+    user_id: uuid.UUID
+
+
+@dataclass(frozen=True, kw_only=True)
 class OrderEvent(Event):
     """Something that happened to one order, by ``actor``; ``to_status`` is its status after
     (unchanged for facts that move no status, such as a refund of an order already ended).
@@ -188,6 +205,8 @@ EVENT_TYPES: dict[str, type[Event]] = {
     kind.__name__: kind
     for kind in (
         UserRegistered,
+        PasswordResetRequested,
+        EmailVerificationRequested,
         OrderPlaced,
         OrderPaid,
         OrderPaymentFailed,

@@ -1,5 +1,6 @@
 """ORM tables. Importing this package registers every table on ``Base.metadata``."""
 
+from orderly.models.account import AccountToken, AuthSession, RecoveryCode, TokenPurpose
 from orderly.models.audit import AdminAudit
 from orderly.models.base import Base
 from orderly.models.item import Availability, Item, ItemFilter, ItemSort, ItemView
@@ -13,7 +14,9 @@ from orderly.models.user import Role, User
 from orderly.models.webhook import WebhookAttempt, WebhookDelivery, WebhookEndpoint
 
 __all__ = [
+    "AccountToken",
     "AdminAudit",
+    "AuthSession",
     "Availability",
     "Base",
     "Item",
@@ -30,10 +33,12 @@ __all__ = [
     "Payment",
     "PaymentStatus",
     "ProcessedEvent",
+    "RecoveryCode",
     "ReportStatus",
     "Role",
     "SalesReport",
     "TimelineEntry",
+    "TokenPurpose",
     "User",
     "WebhookAttempt",
     "WebhookDelivery",

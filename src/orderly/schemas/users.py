@@ -20,6 +20,8 @@ class UserRead(BaseModel):
     full_name: str
     role: Role
     is_active: bool
+    email_verified: bool
+    two_factor_enabled: bool
     created_at: datetime
     updated_at: datetime
 

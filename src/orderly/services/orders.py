@@ -18,7 +18,7 @@ from datetime import UTC, datetime, timedelta
 import structlog
 
 from orderly.core import metrics
-from orderly.core.errors import Conflict, Unprocessable
+from orderly.core.errors import Conflict, Forbidden, Unprocessable
 from orderly.events.types import Actor
 from orderly.models import LineRequest, Order, OrderStatus, TimelineEntry, User
 
@@ -48,6 +48,14 @@ class IdempotencyKeyReused(Unprocessable):
     code = "idempotency-key-reused"
 
 
+class EmailNotVerified(Forbidden):
+    """This shop requires a verified e-mail address before ordering
+    (ORDERLY_REQUIRE_EMAIL_VERIFICATION): use the link mailed at registration, or ask for a
+    new one (`POST /api/v1/auth/verify-email/resend`)."""
+
+    code = "email-not-verified"
+
+
 @dataclass(frozen=True, slots=True)
 class NewLine:
     item_id: uuid.UUID
@@ -75,10 +83,12 @@ class OrderService(OrderReading):
         *,
         max_quantity: int,
         max_lines: int,
+        require_verified_email: bool = False,
     ) -> None:
         self._uow = uow
         self._max_quantity = max_quantity
         self._max_lines = max_lines
+        self._require_verified_email = require_verified_email
 
     # -- placing -------------------------------------------------------------------------
 
@@ -91,6 +101,8 @@ class OrderService(OrderReading):
         payment_method: str | None = None,
     ) -> PlacedOrder:
         user_id = customer.id
+        if self._require_verified_email and not customer.email_verified:
+            raise EmailNotVerified("Verify your e-mail address before ordering")
         self._check_lines(lines)
         digest = fingerprint(lines, payment_method)
         try:

@@ -1,14 +1,24 @@
-"""Accounts and authentication: register, log in, refresh, profile, and admin changes."""
+"""Accounts and authentication: register, sign in (the password, then the two-factor code
+when it is on; services/sessions.py for what a sign-in opens), profile, and admin changes."""
 
 from __future__ import annotations
 
 import uuid
+from datetime import UTC, datetime
+from typing import Any
+
+import structlog
 
 from orderly.core import metrics
 from orderly.core.errors import Conflict, Forbidden, NotFound, Unauthorized, Unprocessable
 from orderly.core.security import InvalidToken, PasswordHasher, TokenCodec, TokenPair, TokenType
 from orderly.models import Role, User
+from orderly.services.lockout import LockoutPolicy, Throttle
+from orderly.services.sessions import Sessions
+from orderly.services.two_factor import SecondFactor
 from orderly.unit_of_work import ConstraintViolated, UnitOfWorkFactory
+
+log = structlog.get_logger(__name__)
 
 PASSWORD_MIN_LENGTH = 10
 PASSWORD_MAX_LENGTH = 128
@@ -46,6 +56,27 @@ class SelfLockout(Conflict):
     code = "self-lockout"
 
 
+class MfaRequired(Forbidden):
+    """The password was right and the account has two-factor on: send `mfa_token` with a
+    code from the authenticator app (or a recovery code) to `POST /api/v1/auth/token/mfa`."""
+
+    code = "mfa-required"
+
+    def __init__(self, detail: str, *, mfa_token: str, expires_in: int) -> None:
+        super().__init__(detail)
+        self.mfa_token = mfa_token
+        self.expires_in = expires_in
+
+    def extensions(self) -> dict[str, Any]:
+        return {"mfa_token": self.mfa_token, "expires_in": self.expires_in}
+
+
+class MfaEnrollmentRequired(Forbidden):
+    """Administrators must turn on two-factor before anything else (`/api/v1/auth/2fa`)."""
+
+    code = "mfa-enrollment-required"
+
+
 def check_password_policy(password: str, *, email: str, field: str = "password") -> None:
     """Length over composition (NIST 800-63B), plus two cheap guards against the obvious."""
     if not PASSWORD_MIN_LENGTH <= len(password) <= PASSWORD_MAX_LENGTH:
@@ -62,11 +93,21 @@ def check_password_policy(password: str, *, email: str, field: str = "password")
 
 class UserService:
     def __init__(
-        self, uow: UnitOfWorkFactory, *, hasher: PasswordHasher, tokens: TokenCodec
+        self,
+        uow: UnitOfWorkFactory,
+        *,
+        hasher: PasswordHasher,
+        tokens: TokenCodec,
+        throttle: Throttle | None = None,
+        admins_need_mfa: bool = False,
     ) -> None:
         self._uow = uow
         self._hasher = hasher
         self._tokens = tokens
+        self._throttle = throttle or Throttle(uow, LockoutPolicy())
+        self.second_factor = SecondFactor(uow, self._throttle)
+        self.sessions = Sessions(uow, tokens)
+        self._admins_need_mfa = admins_need_mfa
 
     async def register(
         self, *, email: str, password: str, full_name: str, role: Role = Role.CUSTOMER
@@ -87,35 +128,70 @@ class UserService:
         metrics.USERS_REGISTERED.inc()
         return user
 
+    # -- signing in ------------------------------------------------------------------------
+
     async def log_in(self, *, email: str, password: str) -> TokenPair:
+        """A new session; ``MfaRequired`` (with the token for the code step) when the
+        account has two-factor on."""
         user = await self.check_credentials(email=email, password=password)
-        return self._tokens.issue_pair(user.id, user.token_version)
+        if user.two_factor_enabled:
+            raise MfaRequired(
+                "Two-factor authentication is on: send the code with the mfa_token",
+                mfa_token=self._tokens.issue_mfa(user.id, user.token_version),
+                expires_in=self._tokens.lifetime(TokenType.MFA),
+            )
+        return await self.sessions.open(user)
+
+    async def complete_mfa_login(self, *, mfa_token: str, code: str) -> TokenPair:
+        """The code step: the password step's token and a TOTP or recovery code."""
+        claims = self._tokens.decode(mfa_token, TokenType.MFA)
+        user = await self.second_factor.verify(user_id=claims.user_id, code=code)
+        if not user.is_active or user.token_version != claims.version:
+            raise InvalidToken("The token is no longer valid")
+        return await self.sessions.open(user)
 
     async def check_credentials(self, *, email: str, password: str) -> User:
-        """The active account these credentials open (the API's token login, the panel's)."""
-        async with self._uow() as uow:
+        """The active account these credentials open (the API's token login, the panel's),
+        under the account's lockout (services/lockout.py). For a two-factor account the
+        code is still to be checked (``second_factor.verify``)."""
+        async with self._uow(read_only=True) as uow:
             user = await uow.users.get_by_email(email)
+        now = datetime.now(UTC)
+        if user is not None:
+            self._throttle.check(user, now)  # refused unchecked while the delay runs
         ok = await self._hasher.verify(password, user.password_hash if user else None)
         if user is None or not ok:
+            if user is not None:
+                await self._throttle.failed(user.id, now)
             raise InvalidCredentials("Incorrect e-mail or password")
         if not user.is_active:
             raise AccountDisabled("This account has been deactivated")
+        if not user.two_factor_enabled and (user.failed_logins or user.locked_until):
+            async with self._uow() as uow:
+                await Throttle.succeeded(uow, user)
+                await uow.commit()
         return user
+
+    # -- sessions (services/sessions.py) --------------------------------------------------
 
     async def refresh(self, *, refresh_token: str) -> TokenPair:
-        user = await self._user_for_token(refresh_token, TokenType.REFRESH)
-        return self._tokens.issue_pair(user.id, user.token_version)
+        return await self.sessions.refresh(refresh_token=refresh_token)
 
     async def authenticate(self, *, access_token: str) -> User:
-        return await self._user_for_token(access_token, TokenType.ACCESS)
-
-    async def _user_for_token(self, token: str, token_type: TokenType) -> User:
-        claims = self._tokens.decode(token, token_type)
-        async with self._uow(read_only=True) as uow:
-            user = await uow.users.get(claims.user_id)
-        if user is None or not user.is_active or user.token_version != claims.version:
-            raise InvalidToken("The token is no longer valid")
+        """The user of an access token, held to the two-factor rule for administrators."""
+        user = (await self.sessions.signed_in(access_token=access_token)).user
+        self.check_enrollment(user)
         return user
+
+    def check_enrollment(self, user: User) -> None:
+        """An administrator without two-factor, where administrators need it, may only
+        enrol (and sign out)."""
+        if self._admins_need_mfa and user.is_admin and not user.two_factor_enabled:
+            raise MfaEnrollmentRequired(
+                "Administrators must turn on two-factor first: POST /api/v1/auth/2fa/setup"
+            )
+
+    # -- profile and administration --------------------------------------------------------
 
     async def update_profile(
         self,

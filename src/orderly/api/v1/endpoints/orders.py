@@ -19,6 +19,7 @@ from orderly.schemas.orders import (
     OrderRead,
 )
 from orderly.services.orders import (
+    EmailNotVerified,
     IdempotencyKeyReused,
     InsufficientStock,
     InvalidOrderLines,
@@ -38,6 +39,7 @@ PLACING_PROBLEMS = problem_responses(
     InsufficientStock,
     IdempotencyKeyReused,
     ConstraintViolated,
+    EmailNotVerified,
 )
 
 IdempotencyKey = Annotated[

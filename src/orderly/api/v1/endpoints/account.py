@@ -1,0 +1,157 @@
+"""Password reset and e-mail verification (the tokens arrive by mail), and two-factor
+enrolment. Each is rate-limited per client address (ORDERLY_RATE_LIMIT_ACCOUNT)."""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+from fastapi import APIRouter, Depends, status
+
+from orderly.api.deps import SignedInSession, get_container, limit_by_client
+from orderly.api.openapi import problem_responses, raises
+from orderly.api.problems import BackendUnavailable
+from orderly.container import Container
+from orderly.core.gate import DatabaseBusy
+from orderly.core.ratelimit import LimitScope
+from orderly.schemas.account import (
+    Accepted,
+    EmailVerification,
+    PasswordResetConfirm,
+    PasswordResetRequest,
+    RecoveryCodes,
+    TwoFactorCode,
+    TwoFactorEnrollment,
+    TwoFactorStatus,
+)
+from orderly.schemas.users import UserRead
+from orderly.services.account_tokens import (
+    AccountTokens,
+    EmailAlreadyVerified,
+    ResetTokenInvalid,
+    VerificationTokenInvalid,
+)
+from orderly.services.lockout import AccountLocked
+from orderly.services.two_factor import (
+    InvalidMfaCode,
+    TwoFactorAlreadyEnabled,
+    TwoFactorNotEnabled,
+    TwoFactorRequiredForAdmins,
+    TwoFactorService,
+)
+from orderly.services.users import UserNotFound, WeakPassword
+
+router = APIRouter(
+    prefix="/auth",
+    tags=["account"],
+    dependencies=[Depends(limit_by_client(LimitScope.ACCOUNT))],
+)
+
+
+@raises(BackendUnavailable, DatabaseBusy)
+async def get_account_tokens(
+    container: Annotated[Container, Depends(get_container)],
+) -> AccountTokens:
+    return container.account_tokens
+
+
+@raises(BackendUnavailable, DatabaseBusy)
+async def get_two_factor(
+    container: Annotated[Container, Depends(get_container)],
+) -> TwoFactorService:
+    return container.two_factor
+
+
+Tokens = Annotated[AccountTokens, Depends(get_account_tokens)]
+TwoFactor = Annotated[TwoFactorService, Depends(get_two_factor)]
+
+RESET_ASKED = (
+    "If an account uses this address, a reset token is on its way; it is valid for 30 minutes"
+)
+
+
+@router.post("/password-reset", status_code=status.HTTP_202_ACCEPTED)
+async def request_password_reset(body: PasswordResetRequest, tokens: Tokens) -> Accepted:
+    """Mails a reset token to the address if it has an account. The answer is the same for
+    every address, and takes the same work: the address is looked up by the mail job."""
+    await tokens.request_password_reset(email=body.email)
+    return Accepted(detail=RESET_ASKED)
+
+
+@router.post(
+    "/password-reset/confirm",
+    status_code=status.HTTP_204_NO_CONTENT,
+    responses=problem_responses(ResetTokenInvalid, WeakPassword),
+)
+async def confirm_password_reset(body: PasswordResetConfirm, tokens: Tokens) -> None:
+    """Sets the new password (the registration rules apply) and ends every session."""
+    await tokens.reset_password(token=body.token, password=body.password)
+
+
+@router.post("/verify-email", responses=problem_responses(VerificationTokenInvalid))
+async def verify_email(body: EmailVerification, tokens: Tokens) -> UserRead:
+    return UserRead.model_validate(await tokens.verify_email(token=body.token))
+
+
+@router.post(
+    "/verify-email/resend",
+    status_code=status.HTTP_202_ACCEPTED,
+    responses=problem_responses(EmailAlreadyVerified, UserNotFound),
+)
+async def resend_verification(signed_in: SignedInSession, tokens: Tokens) -> Accepted:
+    """A new verification token by mail (at most one a minute)."""
+    await tokens.request_verification(user_id=signed_in.user.id)
+    return Accepted(detail="A new verification token is on its way")
+
+
+# -- two-factor ------------------------------------------------------------------------------
+
+TWO_FACTOR_CODE_PROBLEMS = (InvalidMfaCode, AccountLocked, TwoFactorNotEnabled)
+
+
+@router.get("/2fa")
+async def two_factor_status(signed_in: SignedInSession, two_factor: TwoFactor) -> TwoFactorStatus:
+    user = signed_in.user
+    left = await two_factor.recovery_codes_left(user_id=user.id)
+    return TwoFactorStatus(enabled=user.two_factor_enabled, recovery_codes_left=left)
+
+
+@router.post("/2fa/setup", responses=problem_responses(TwoFactorAlreadyEnabled))
+async def begin_two_factor(
+    signed_in: SignedInSession, two_factor: TwoFactor
+) -> TwoFactorEnrollment:
+    """A new secret for the authenticator app; two-factor is on once a code confirms it."""
+    enrollment = await two_factor.begin(user_id=signed_in.user.id)
+    return TwoFactorEnrollment(secret=enrollment.secret, otpauth_uri=enrollment.otpauth_uri)
+
+
+@router.post(
+    "/2fa/confirm",
+    responses=problem_responses(*TWO_FACTOR_CODE_PROBLEMS, TwoFactorAlreadyEnabled),
+)
+async def confirm_two_factor(
+    body: TwoFactorCode, signed_in: SignedInSession, two_factor: TwoFactor
+) -> RecoveryCodes:
+    """Turns two-factor on with a code from the app; returns the 10 recovery codes once."""
+    codes = await two_factor.confirm(user_id=signed_in.user.id, code=body.code)
+    return RecoveryCodes(recovery_codes=codes)
+
+
+@router.post(
+    "/2fa/disable",
+    status_code=status.HTTP_204_NO_CONTENT,
+    responses=problem_responses(*TWO_FACTOR_CODE_PROBLEMS, TwoFactorRequiredForAdmins),
+)
+async def disable_two_factor(
+    body: TwoFactorCode, signed_in: SignedInSession, two_factor: TwoFactor
+) -> None:
+    """With a code from the app or a recovery code."""
+    await two_factor.disable(user_id=signed_in.user.id, code=body.code)
+
+
+@router.post("/2fa/recovery-codes", responses=problem_responses(*TWO_FACTOR_CODE_PROBLEMS))
+async def new_recovery_codes(
+    body: TwoFactorCode, signed_in: SignedInSession, two_factor: TwoFactor
+) -> RecoveryCodes:
+    """Replaces the recovery codes, with a code from the app (not a recovery code)."""
+    codes = await two_factor.new_recovery_codes(user_id=signed_in.user.id, code=body.code)
+    return RecoveryCodes(recovery_codes=codes)
