@@ -13,9 +13,11 @@ from datetime import UTC, datetime, timedelta
 
 import asyncpg
 from sqlalchemy.engine import make_url
+from sqlalchemy.ext.asyncio import async_sessionmaker, create_async_engine
 
 from orderly import migrate
 from orderly.core.security import TokenCodec
+from orderly.projections import orders as order_projection
 
 USERS, ITEMS, ORDERS, HEAVY_USER_ORDERS = 100, 1_000, 10_000, 100
 SECRET = "bench-secret-key-of-sufficient-length-0123456789"
@@ -82,11 +84,6 @@ async def seed(url: str) -> Seeded:
             records=[
                 (u, e, PASSWORD_HASH, "Bench", "customer", True, 0, now, now) for u, e in users
             ],
-        )
-        await connection.copy_records_to_table(  # the session each user's token names
-            "auth_sessions",
-            columns=["id", "user_id", "refresh_token_hash", "created_at", "last_used_at"],
-            records=[(session_of(u), u, "0" * 64, now, now) for u, _ in users],
         )
         await connection.copy_records_to_table(
             "items",
@@ -212,10 +209,21 @@ async def seed(url: str) -> Seeded:
     return Seeded(url, dsn_of(url), [u for u, _ in users], heavy, items)
 
 
+async def project_orders(url: str) -> None:
+    """The orders' read model for the rows copied in (orderly writes it with each order)."""
+    engine = create_async_engine(url)
+    try:
+        await order_projection.rebuild(async_sessionmaker(engine), batch=2_000)
+    finally:
+        await engine.dispose()
+
+
 def prepare(server_url: str) -> Seeded:
     url = asyncio.run(create_database(server_url))
     migrate.upgrade(url)
-    return asyncio.run(seed(url))
+    seeded = asyncio.run(seed(url))
+    asyncio.run(project_orders(url))
+    return seeded
 
 
 def access_tokens(seeded: Seeded) -> dict[uuid.UUID, str]:
@@ -226,12 +234,7 @@ def access_tokens(seeded: Seeded) -> dict[uuid.UUID, str]:
         access_ttl=timedelta(hours=2),
         refresh_ttl=timedelta(hours=2),
     )
-    return {u: codec.issue_pair(u, 0, session_of(u)).access_token for u in seeded.user_ids}
-
-
-def session_of(user_id: uuid.UUID) -> uuid.UUID:
-    """The seeded session of a benchmark user (an access token must name an open one)."""
-    return uuid.uuid5(user_id, "bench-session")
+    return {u: codec.issue_pair(u, 0).access_token for u in seeded.user_ids}
 
 
 def server_env(seeded: Seeded) -> dict[str, str]:
