@@ -85,6 +85,11 @@ async def seed(url: str) -> Seeded:
                 (u, e, PASSWORD_HASH, "Bench", "customer", True, 0, now, now) for u, e in users
             ],
         )
+        await connection.copy_records_to_table(  # the session each user's token names
+            "auth_sessions",
+            columns=["id", "user_id", "refresh_token_hash", "created_at", "last_used_at"],
+            records=[(session_of(u), u, "0" * 64, now, now) for u, _ in users],
+        )
         await connection.copy_records_to_table(
             "items",
             columns=[
@@ -234,7 +239,12 @@ def access_tokens(seeded: Seeded) -> dict[uuid.UUID, str]:
         access_ttl=timedelta(hours=2),
         refresh_ttl=timedelta(hours=2),
     )
-    return {u: codec.issue_pair(u, 0).access_token for u in seeded.user_ids}
+    return {u: codec.issue_pair(u, 0, session_of(u)).access_token for u in seeded.user_ids}
+
+
+def session_of(user_id: uuid.UUID) -> uuid.UUID:
+    """The seeded session of a benchmark user (an access token must name an open one)."""
+    return uuid.uuid5(user_id, "bench-session")
 
 
 def server_env(seeded: Seeded) -> dict[str, str]:
