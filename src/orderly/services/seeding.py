@@ -27,6 +27,7 @@ from orderly.core.money import validate_currency
 from orderly.core.security import PasswordHasher
 from orderly.models import Item, Order, Role, User
 from orderly.models.order import LineRequest
+from orderly.services.orders import NewLine, fingerprint
 from orderly.unit_of_work import UnitOfWorkFactory
 
 Phase = Literal["items", "customers", "orders"]
@@ -145,12 +146,14 @@ class BulkSeeder:
                     field="orders",
                 )
             customer = customers[n % len(customers)]
+            asked = [NewLine(item_id=line.item.id, quantity=line.quantity) for line in lines]
             orders.append(
                 Order.place(
                     actor=customer.as_actor(),
                     user_id=customer.id,
                     lines=lines,
                     payment_method=plan.payment_method,
+                    request_fingerprint=fingerprint(asked, plan.payment_method),
                 )
             )
         return orders
