@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import strawberry
 
-from orderly.graphql.errors import MASKED_MESSAGE, MaskUnexpected, ProblemCodes
+from orderly.graphql.errors import MASKED_MESSAGE, CodedSchema, MaskUnexpected
 from orderly.services.orders import OrderNotFound
 
 
@@ -21,8 +21,7 @@ class Query:
 
 
 def schema(*, mask: bool) -> strawberry.Schema:
-    extensions = [MaskUnexpected, ProblemCodes] if mask else [ProblemCodes]
-    return strawberry.Schema(query=Query, extensions=extensions)
+    return CodedSchema(query=Query, extensions=[MaskUnexpected] if mask else [])
 
 
 async def test_domain_errors_keep_their_code_and_message_when_masked() -> None:

@@ -7,15 +7,17 @@ production, masked (``MaskErrors``): no internals reach a client.
 from __future__ import annotations
 
 import re
-from collections.abc import Iterator, Sequence
+from collections.abc import Sequence
 from typing import Any, TypeVar
 
+import strawberry
 import structlog
 from graphql import GraphQLError
 from pydantic import BaseModel, ValidationError
 from sqlalchemy.exc import DBAPIError
 from sqlalchemy.exc import TimeoutError as PoolTimeout
-from strawberry.extensions import MaskErrors, SchemaExtension
+from strawberry.extensions import MaskErrors
+from strawberry.types import ExecutionContext
 from strawberry.utils.str_converters import to_camel_case
 
 from orderly.api.problems import BackendUnavailable, RequestInvalid
@@ -121,15 +123,15 @@ def with_code(error: GraphQLError) -> GraphQLError:
     return error
 
 
-class ProblemCodes(SchemaExtension):
-    """Puts the problem code on every error of the result (see ``with_code``)."""
+class CodedSchema(strawberry.Schema):
+    """A schema whose results carry problem codes: ``process_errors`` sees every result's
+    errors before it is sent (queries, mutations, each subscription message, and the
+    errors found before execution), and replaces Strawberry's logging of each error."""
 
-    def on_operation(self) -> Iterator[None]:
-        yield
-        result = self.execution_context.result
-        errors = getattr(result, "errors", None)
-        if result is not None and errors:
-            result.errors = [with_code(error) for error in errors]
+    def process_errors(
+        self, errors: list[GraphQLError], execution_context: ExecutionContext | None = None
+    ) -> None:
+        errors[:] = [with_code(error) for error in errors]
 
 
 def _unexpected(error: GraphQLError) -> bool:

@@ -18,7 +18,7 @@ from strawberry.extensions import (
 )
 
 from orderly.core.config import Environment, Settings
-from orderly.graphql.errors import MaskUnexpected, ProblemCodes
+from orderly.graphql.errors import CodedSchema, MaskUnexpected
 from orderly.graphql.mutations import Mutation
 from orderly.graphql.observability import OperationMetrics
 from orderly.graphql.queries import Query
@@ -33,21 +33,19 @@ def default_on(setting: bool | None, settings: Settings) -> bool:
 def build_schema(settings: Settings | None = None) -> strawberry.Schema:
     """``settings`` None: the bare schema (its SDL), without extensions."""
     if settings is None:
-        return strawberry.Schema(query=Query, mutation=Mutation, subscription=Subscription)
+        return CodedSchema(query=Query, mutation=Mutation, subscription=Subscription)
     # Each is built per operation (a class or factory): no state shared between requests.
-    # Their post-processing runs last-listed first: codes are set before masking, and the
-    # metrics see both.
+    # Codes are set as each result is made (CodedSchema), before masking and metrics.
     extensions: list[type[SchemaExtension] | Callable[[], SchemaExtension]] = [OperationMetrics]
     if settings.environment is Environment.PRODUCTION:
         extensions.append(MaskUnexpected)
     extensions += [
-        ProblemCodes,
         partial(QueryDepthLimiter, max_depth=settings.graphql_max_depth),
         partial(MaxTokensLimiter, max_token_count=settings.graphql_max_tokens),
         partial(MaxAliasesLimiter, max_alias_count=settings.graphql_max_aliases),
     ]
     if not default_on(settings.graphql_introspection, settings):
         extensions.append(DisableIntrospection)
-    return strawberry.Schema(
+    return CodedSchema(
         query=Query, mutation=Mutation, subscription=Subscription, extensions=extensions
     )
