@@ -13,10 +13,11 @@ import httpx
 import pytest
 from websockets.exceptions import ConnectionClosed
 from websockets.sync.client import ClientConnection, connect
+from websockets.typing import Subprotocol
 
 from tests.processes import Process, start_orderly
 
-PROTOCOL = "graphql-transport-ws"
+PROTOCOL = Subprotocol("graphql-transport-ws")
 WATCH = """subscription Watch($id: ID!) {
   orderStatus(orderId: $id) { orderId sequence type status fromStatus } }"""
 
