@@ -38,6 +38,7 @@ from orderly.core.observability import (
     instrument_app,
     instrument_clients,
     tracer_provider,
+    uninstrument_clients,
 )
 from orderly.events.live_redis import start_listener
 from orderly.events.live_shutdown import close_on_exit_signals
@@ -95,6 +96,7 @@ def create_app(  # noqa: PLR0915 - the composition root wires everything
                 webhooks=container.webhook_deliveries,
                 doorbell=container.webhook_doorbell,
                 webhook_interval=settings.webhook_poll_interval,
+                tracing=tracing,
             )
             runner.start()
         try:
@@ -109,6 +111,7 @@ def create_app(  # noqa: PLR0915 - the composition root wires everything
                 await runner.stop()
             await container.close()
             if tracing is not None:
+                uninstrument_clients()
                 tracing.shutdown()
 
     app = FastAPI(

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
 from ipaddress import ip_address
 from typing import Annotated
 
@@ -12,10 +11,8 @@ from orderly.api.deps import get_container
 from orderly.container import Container
 from orderly.core import metrics
 from orderly.core.errors import NotFound
-from orderly.integrations.breaker import BreakerState
 
 router = APIRouter(tags=["operations"])
-_BREAKER_VALUE = {BreakerState.CLOSED: 0, BreakerState.HALF_OPEN: 1, BreakerState.OPEN: 2}
 
 
 class MetricsHidden(NotFound):
@@ -40,11 +37,9 @@ async def read_metrics(
     if callable(checked_out):
         metrics.DB_POOL_IN_USE.set(checked_out())
     breaker = container.payment_provider.breaker
-    metrics.BREAKER_STATE.labels(breaker.name).set(_BREAKER_VALUE[breaker.state])
+    metrics.BREAKER_STATE.labels(breaker.name).set(breaker.state.level)
     async with container.uow() as uow:
         pending, oldest = await uow.outbox.backlog()
-    metrics.OUTBOX_PENDING.set(pending)
-    lag = (datetime.now(UTC) - oldest).total_seconds() if oldest else 0.0
-    metrics.OUTBOX_LAG.set(max(0.0, lag))
+    metrics.record_outbox_backlog(pending, oldest)
     body, content_type = metrics.render(settings)
     return Response(body, media_type=content_type)

@@ -8,6 +8,8 @@ registry; they hold numbers only. With several worker processes, set
 
 from __future__ import annotations
 
+from datetime import UTC, datetime
+
 from prometheus_client import (
     CONTENT_TYPE_LATEST,
     CollectorRegistry,
@@ -44,19 +46,36 @@ PAYMENT_LATENCY = Histogram(
     "Time for one call to the payment provider, retries included",
     ["operation", "outcome"],
 )
+# Per process (each has its own breaker), set after every call to the peer; in multiprocess
+# mode the worst live process counts (a dead process's breaker means nothing).
 BREAKER_STATE = Gauge(
     "orderly_circuit_breaker_state",
     "0 closed, 1 half-open, 2 open",
     ["peer"],
-    multiprocess_mode="max",
+    multiprocess_mode="livemax",
 )
+# Sampled (by the API at scrape time, by the relay periodically): the newest sample counts,
+# not the largest one any process ever took.
 OUTBOX_PENDING = Gauge(
-    "orderly_outbox_pending", "Events committed but not yet handed on", multiprocess_mode="max"
+    "orderly_outbox_pending",
+    "Events committed but not yet handed on",
+    multiprocess_mode="mostrecent",
 )
 OUTBOX_LAG = Gauge(
     "orderly_outbox_lag_seconds",
     "Age of the oldest event not yet handed on",
-    multiprocess_mode="max",
+    multiprocess_mode="mostrecent",
+)
+OUTBOX_RELAYED = Counter(
+    "orderly_outbox_relayed_total",
+    "Outbox events a relay handed on (delivered) or failed to (failed: tried again later)",
+    ["outcome"],
+)
+QUEUE_DEPTH = Gauge(
+    "orderly_queue_depth",
+    "Tasks waiting in a broker queue (sampled by the relay)",
+    ["queue"],
+    multiprocess_mode="mostrecent",
 )
 RATE_LIMITED = Counter("orderly_rate_limited_total", "Requests refused with 429", ["scope"])
 WEBHOOK_ATTEMPTS = Counter(
@@ -76,6 +95,13 @@ WEBHOOK_ENDPOINTS_DISABLED = Counter(
     "Webhook endpoints disabled by the sender: gone (410) or failing too long",
     ["reason"],
 )
+
+
+def record_outbox_backlog(pending: int, oldest: datetime | None) -> None:
+    """How many events wait, and the age of the oldest (0 when none waits)."""
+    OUTBOX_PENDING.set(pending)
+    lag = (datetime.now(UTC) - oldest).total_seconds() if oldest else 0.0
+    OUTBOX_LAG.set(max(0.0, lag))
 
 
 def render(settings: Settings) -> tuple[bytes, str]:

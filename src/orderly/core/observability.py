@@ -35,9 +35,11 @@ def configure_sentry(settings: Settings, *, transport: Any = None) -> bool:
 
 
 def tracer_provider(
-    settings: Settings, exporter: SpanExporter | None = None
+    settings: Settings, exporter: SpanExporter | None = None, *, role: str | None = None
 ) -> TracerProvider | None:
-    """A provider exporting to ``ORDERLY_OTEL_EXPORTER_OTLP_ENDPOINT`` (or the given exporter)."""
+    """A provider exporting to ``ORDERLY_OTEL_EXPORTER_OTLP_ENDPOINT`` (or the given exporter).
+    ``role``: the process other than the API (worker, relay), named in the service name
+    (``orderly-worker``), so a trace shows which process did what."""
     if exporter is None:
         if not settings.otel_exporter_otlp_endpoint:
             return None
@@ -48,9 +50,8 @@ def tracer_provider(
     from opentelemetry.sdk.trace import TracerProvider
     from opentelemetry.sdk.trace.export import BatchSpanProcessor
 
-    provider = TracerProvider(
-        resource=Resource.create({"service.name": settings.otel_service_name})
-    )
+    service = f"{settings.otel_service_name}-{role}" if role else settings.otel_service_name
+    provider = TracerProvider(resource=Resource.create({"service.name": service}))
     provider.add_span_processor(BatchSpanProcessor(exporter))
     return provider
 
@@ -73,3 +74,13 @@ def instrument_clients(provider: TracerProvider, engine: AsyncEngine) -> None:
         engine=engine.sync_engine, tracer_provider=provider, skip_dep_check=True
     )
     HTTPXClientInstrumentor().instrument(tracer_provider=provider)
+
+
+def uninstrument_clients() -> None:
+    """Undo ``instrument_clients`` (the instrumentors are process-wide singletons: a later
+    provider could not instrument while an earlier one still holds them)."""
+    from opentelemetry.instrumentation.httpx import HTTPXClientInstrumentor
+    from opentelemetry.instrumentation.sqlalchemy import SQLAlchemyInstrumentor
+
+    SQLAlchemyInstrumentor().uninstrument()
+    HTTPXClientInstrumentor().uninstrument()

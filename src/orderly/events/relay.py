@@ -22,6 +22,7 @@ from datetime import UTC, datetime, timedelta
 import structlog
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
+from orderly.core import metrics
 from orderly.models import OutboxMessage
 from orderly.repositories.outbox import OutboxRepository
 
@@ -81,6 +82,8 @@ class OutboxRelay:
         untried = claimed[len(delivered) + len(failed) :]
         if claimed:
             await self._record(delivered, failed, untried)
+            metrics.OUTBOX_RELAYED.labels("delivered").inc(len(delivered))
+            metrics.OUTBOX_RELAYED.labels("failed").inc(len(failed))
         return len(delivered)
 
     async def _record(

@@ -16,6 +16,14 @@ class BreakerState(StrEnum):
     OPEN = "open"
     HALF_OPEN = "half_open"
 
+    @property
+    def level(self) -> int:
+        """As a number for a gauge: 0 closed, 1 half-open, 2 open."""
+        return _LEVELS[self]
+
+
+_LEVELS = {BreakerState.CLOSED: 0, BreakerState.HALF_OPEN: 1, BreakerState.OPEN: 2}
+
 
 class CircuitOpen(Exception):
     """Raised instead of calling a peer that is known to be down."""

@@ -125,6 +125,7 @@ class PaymentProvider:
             metrics.PAYMENT_LATENCY.labels(operation, outcome).observe(
                 time.perf_counter() - started
             )
+            metrics.BREAKER_STATE.labels(self.breaker.name).set(self.breaker.state.level)
         raise AssertionError("unreachable")  # pragma: no cover
 
     async def _attempt(self, path: str, payload: dict[str, Any], key: str) -> dict[str, Any]:

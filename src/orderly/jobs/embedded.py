@@ -8,16 +8,21 @@ from __future__ import annotations
 import asyncio
 import contextlib
 from datetime import timedelta
+from typing import TYPE_CHECKING
 
 import structlog
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
+from orderly.core.tracing import child_span, event_attributes
 from orderly.events.handlers import EventDispatcher
 from orderly.events.relay import OutboxRelay
 from orderly.events.types import event_from_payload
 from orderly.models import OutboxMessage
 from orderly.services.orders import OrderService
 from orderly.services.webhook_delivery import Doorbell, WebhookDeliveries
+
+if TYPE_CHECKING:
+    from opentelemetry.sdk.trace import TracerProvider
 
 log = structlog.get_logger(__name__)
 
@@ -36,6 +41,7 @@ class EmbeddedRunner:
         webhooks: WebhookDeliveries,
         doorbell: Doorbell,
         webhook_interval: float,
+        tracing: TracerProvider | None = None,
     ) -> None:
         self._dispatcher = dispatcher
         self._orders = orders
@@ -45,6 +51,7 @@ class EmbeddedRunner:
         self._webhooks = webhooks
         self._doorbell = doorbell
         self._webhook_interval = webhook_interval
+        self._tracing = tracing
         self._relay = OutboxRelay(
             sessions,
             self._handle,
@@ -56,7 +63,14 @@ class EmbeddedRunner:
         self._sender: asyncio.Task[None] | None = None
 
     async def _handle(self, message: OutboxMessage) -> None:
-        await self._dispatcher.dispatch(event_from_payload(message.event_type, message.payload))
+        """Handled in a span continuing the trace of whoever wrote the event."""
+        event = event_from_payload(message.event_type, message.payload)
+        name, about = (
+            f"handle {message.event_type}",
+            event_attributes(message.id, message.event_type),
+        )
+        with child_span(self._tracing, name, message.traceparent, attributes=about):
+            await self._dispatcher.dispatch(event)
 
     async def _expire_periodically(self) -> None:
         while not self._stop.is_set():

@@ -1,4 +1,6 @@
-"""Prometheus metrics of a Celery worker: tasks by name and outcome, their duration, retries.
+"""Prometheus metrics of the Celery processes: tasks by name and outcome, their duration,
+retries (worker), and tasks published by name and queue (relay, beat, and a worker that
+starts a chain).
 
 Tasks run in the worker's pool processes (prefork), so their numbers are kept in
 prometheus_client's multiprocess directory and the worker's main process serves the sum of
@@ -10,11 +12,25 @@ core/metrics.py) are served alongside, from where the payments really run.
 
 from __future__ import annotations
 
+import os
 import time
 from typing import Any
 
-from celery.signals import task_postrun, task_prerun, task_retry, worker_process_shutdown
-from prometheus_client import CollectorRegistry, Counter, Histogram, multiprocess, start_http_server
+from celery.signals import (
+    after_task_publish,
+    task_postrun,
+    task_prerun,
+    task_retry,
+    worker_process_shutdown,
+)
+from prometheus_client import (
+    REGISTRY,
+    CollectorRegistry,
+    Counter,
+    Histogram,
+    multiprocess,
+    start_http_server,
+)
 
 TASKS = Counter(
     "orderly_tasks_total",
@@ -28,6 +44,11 @@ TASK_DURATION = Histogram(
     buckets=(0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60, 120),
 )
 TASK_RETRIES = Counter("orderly_task_retries_total", "Task retries scheduled", ["task"])
+TASKS_PUBLISHED = Counter(
+    "orderly_tasks_published_total",
+    "Tasks sent to the broker, by name and queue",
+    ["task", "queue"],
+)
 
 _started: dict[str, float] = {}
 
@@ -54,15 +75,24 @@ def _task_retried(sender: Any = None, **_: Any) -> None:
     TASK_RETRIES.labels(getattr(sender, "name", None) or "unknown").inc()
 
 
+@after_task_publish.connect
+def _task_published(sender: str | None = None, routing_key: str | None = None, **_: Any) -> None:
+    TASKS_PUBLISHED.labels(sender or "unknown", routing_key or "unknown").inc()
+
+
 @worker_process_shutdown.connect
 def _pool_process_gone(pid: int | None = None, **_: Any) -> None:
-    # The live gauges (breaker state is "max", in-flight counts "livesum") drop its numbers.
+    # The live gauges (breaker state "livemax", in-flight counts "livesum") drop its numbers.
     if pid is not None:
         multiprocess.mark_process_dead(pid)  # type: ignore[no-untyped-call]
 
 
 def serve(port: int, host: str = "0.0.0.0") -> None:  # noqa: S104 - scraped from outside
-    """Serve ``/metrics`` from this process in a thread: the sum over the multiprocess dir."""
-    registry = CollectorRegistry()
-    multiprocess.MultiProcessCollector(registry)  # type: ignore[no-untyped-call]
+    """Serve ``/metrics`` from this process in a thread: the sum over the multiprocess dir
+    when there is one (the worker's own, or one shared by every process on a host), else
+    this process's numbers."""
+    registry = REGISTRY
+    if os.environ.get("PROMETHEUS_MULTIPROC_DIR"):
+        registry = CollectorRegistry()
+        multiprocess.MultiProcessCollector(registry)  # type: ignore[no-untyped-call]
     start_http_server(port, addr=host, registry=registry)

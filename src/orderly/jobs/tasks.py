@@ -7,25 +7,33 @@ connection pool is shared between processes.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import uuid
 from collections.abc import Awaitable, Callable
 from datetime import UTC, datetime, timedelta
 from functools import partial
-from typing import Any, TypeVar
+from typing import TYPE_CHECKING, Any, TypeVar
 
 import anyio
 import structlog
 from aiosmtplib import SMTPException
-from celery import Celery, chain
-from celery.signals import task_postrun, task_prerun
+from celery import Celery, Task, chain, current_task
+from celery.signals import task_postrun, task_prerun, worker_process_shutdown
+from opentelemetry.trace import SpanKind
 from sqlalchemy.exc import DBAPIError
 
 from orderly.container import Container
 from orderly.core.config import Settings
 from orderly.core.errors import Unavailable
+from orderly.core.observability import instrument_clients, tracer_provider, uninstrument_clients
+from orderly.core.tracing import TRACEPARENT, child_span, current_traceparent, event_attributes
 from orderly.events.relay import Deliver, OutboxRelay
 from orderly.events.types import EVENT_TYPES, event_from_payload
 from orderly.models import OutboxMessage
+
+if TYPE_CHECKING:
+    from opentelemetry.sdk.trace import TracerProvider
+    from opentelemetry.sdk.trace.export import SpanExporter
 
 log = structlog.get_logger(__name__)
 T = TypeVar("T")
@@ -33,41 +41,81 @@ T = TypeVar("T")
 TRANSIENT = (Unavailable, OSError, SMTPException, DBAPIError)
 
 
-def celery_deliver(celery: Celery) -> Deliver:
-    """The relay's hand-over in production: one ``orderly.handle_event`` task per event."""
+def celery_deliver(celery: Celery, tracing: TracerProvider | None = None) -> Deliver:
+    """The relay's hand-over in production: one ``orderly.handle_event`` task per event,
+    carrying the event's trace context (through the relay's own span when it traces)."""
 
     async def deliver(message: OutboxMessage) -> None:
         kind = EVENT_TYPES.get(message.event_type)
-        send = partial(
-            celery.send_task,
-            "orderly.handle_event",
-            args=[message.event_type, message.payload],
-            queue=kind.queue if kind else "default",
-            task_id=str(message.id),
-            retry_policy={"max_retries": 2, "interval_start": 0, "interval_step": 0.5},
-        )
-        await anyio.to_thread.run_sync(send)
+        about = event_attributes(message.id, message.event_type)
+        name = f"publish {message.event_type}"
+        with child_span(
+            tracing, name, message.traceparent, kind=SpanKind.PRODUCER, attributes=about
+        ):
+            trace = current_traceparent() or message.traceparent
+            send = partial(
+                celery.send_task,
+                "orderly.handle_event",
+                args=[message.event_type, message.payload],
+                queue=kind.queue if kind else "default",
+                task_id=str(message.id),
+                headers={TRACEPARENT: trace} if trace else None,
+                retry_policy={"max_retries": 2, "interval_start": 0, "interval_step": 0.5},
+            )
+            await anyio.to_thread.run_sync(send)
 
     return deliver
 
 
 class WorkerRuntime:
-    """One loop and one container per worker process."""
+    """One loop, one container and one tracer provider per worker process (built after the
+    fork: the provider's export thread does not survive one)."""
 
-    def __init__(self, settings: Settings, celery: Celery) -> None:
+    def __init__(
+        self, settings: Settings, celery: Celery, *, span_exporter: SpanExporter | None = None
+    ) -> None:
         self.settings = settings
         self.celery = celery
+        self._span_exporter = span_exporter
         self._loop: asyncio.AbstractEventLoop | None = None
         self._container: Container | None = None
+        self.tracing: TracerProvider | None = None
+        worker_process_shutdown.connect(self.close)
 
-    def run(self, work: Callable[[Container], Awaitable[T]]) -> T:
+    def run(
+        self,
+        work: Callable[[Container], Awaitable[T]],
+        *,
+        span: str | None = None,
+        traceparent: str | None = None,
+        attributes: dict[str, str] | None = None,
+    ) -> T:
+        """Run ``work`` in a span (named ``span``, else after the running task) that
+        continues the trace ``traceparent`` names."""
         if self._loop is None:
             self._loop = asyncio.new_event_loop()
             self._container = Container.build(
                 self.settings, start_report=self.start_report, wake_webhooks=self.wake_webhooks
             )
+            self.tracing = tracer_provider(self.settings, self._span_exporter, role="worker")
+            if self.tracing is not None:
+                instrument_clients(self.tracing, self._container.engine)
         assert self._container is not None  # noqa: S101 - built with the loop
-        return self._loop.run_until_complete(work(self._container))
+        name = span or getattr(current_task, "name", None) or "orderly.task"
+        with child_span(self.tracing, name, traceparent, attributes=attributes):
+            return self._loop.run_until_complete(work(self._container))
+
+    def close(self, **_: Any) -> None:
+        """At the pool process's end: the spans out, the connections closed (bounded)."""
+        loop, container, self._loop, self._container = self._loop, self._container, None, None
+        if loop is not None and container is not None:
+            with contextlib.suppress(Exception):
+                loop.run_until_complete(asyncio.wait_for(container.close(), timeout=5))
+            loop.close()
+        if self.tracing is not None:
+            uninstrument_clients()
+            self.tracing.shutdown()
+            self.tracing = None
 
     async def wake_webhooks(self) -> None:
         """Deliveries are due now: a sending pass on the webhooks queue (beat also runs one
@@ -87,7 +135,10 @@ class WorkerRuntime:
 
 def register_tasks(celery: Celery, runtime: WorkerRuntime) -> None:
     settings = runtime.settings
+    # shared=False: these tasks belong to this app only (a second app in one process, as in
+    # the tests, would otherwise be handed the first one's tasks, bound to its runtime).
     retrying: dict[str, Any] = {
+        "shared": False,
         "autoretry_for": TRANSIENT,
         "retry_backoff": 2,
         "retry_backoff_max": settings.task_retry_backoff_max,
@@ -95,11 +146,16 @@ def register_tasks(celery: Celery, runtime: WorkerRuntime) -> None:
         "max_retries": settings.task_max_retries,
     }
 
-    @celery.task(name="orderly.handle_event", **retrying)
-    def handle_event(event_type: str, payload: dict[str, Any]) -> None:
+    @celery.task(name="orderly.handle_event", bind=True, **retrying)
+    def handle_event(task: Task[Any, Any], event_type: str, payload: dict[str, Any]) -> None:
         event = event_from_payload(event_type, payload)
         structlog.contextvars.bind_contextvars(event_id=str(event.event_id), event=event_type)
-        runtime.run(lambda c: c.dispatcher.dispatch(event))
+        runtime.run(
+            lambda c: c.dispatcher.dispatch(event),
+            span=f"handle {event_type}",
+            traceparent=(task.request.headers or {}).get(TRACEPARENT),
+            attributes=event_attributes(event.event_id, event_type),
+        )
 
     @celery.task(name="orderly.expire_orders", **retrying)
     def expire_orders() -> int:
@@ -118,7 +174,7 @@ def register_tasks(celery: Celery, runtime: WorkerRuntime) -> None:
 
         return runtime.run(sweep)
 
-    @celery.task(name="orderly.webhooks.send_due")
+    @celery.task(name="orderly.webhooks.send_due", shared=False)
     def send_due_webhooks() -> int:
         """Send the due webhook deliveries. Not retried: the schedule lives in the database,
         and the next pass (beat) takes whatever this one left."""
