@@ -22,6 +22,7 @@ from pathlib import Path
 
 import httpx
 
+import catalog
 from harness import HEADER, ROOT, Result, run_wrk, save, uvicorn_server
 from pipeline import forget, noop_throughput, pipeline_throughput, redis_available
 from seed import (
@@ -173,7 +174,9 @@ def main() -> None:
 
     print(HEADER)
     try:
-        server = uvicorn_server("apps:full", env=env, log=folder / "orderly.log")
+        # Scenarios 1-4 as before the catalog cache; the cache's own run below (catalog.py).
+        cache_off = {**env, "ORDERLY_CATALOG_CACHE_ENABLED": "false"}
+        server = uvicorn_server("apps:full", env=cache_off, log=folder / "orderly.log")
         try:
             extras["ready_seconds"] = server.wait_ready()
             body = httpx.get(server.base + "/api/v1/items?limit=20", timeout=10).content
@@ -192,6 +195,17 @@ def main() -> None:
             extras["rss_mb_after"] = server.rss_mb()
         finally:
             server.stop()
+        if "1" in only:
+            cached, cache_extras = catalog.run_cached(
+                folder,
+                env,
+                scripts["order"],
+                seconds=args.seconds,
+                warmup=args.warmup,
+                report=lambda result: print(result.row(), flush=True),
+            )
+            results.update(cached)
+            extras.update(cache_extras)
         raw = uvicorn_server(
             "baselines:raw",
             env={**env, "BENCH_RAW_BODY": str(folder / "items.json")},
@@ -242,7 +256,7 @@ def main() -> None:
         asyncio.run(drop_database(args.postgres, seeded.url))
 
     pairs = [
-        ("1 GET /api/v1/items?limit=20", "s1", "hand1", "FastAPI+asyncpg"),
+        *catalog.PAIRS,
         ("1 GET /api/v1/items?limit=20", "s1", "raw", "raw ASGI (server ceiling)"),
         ("2 GET /api/v1/items/{id}", "s2", "raw", "raw ASGI (server ceiling)"),
         ("3 POST /api/v1/orders", "s3", "hand3", "FastAPI+asyncpg"),
