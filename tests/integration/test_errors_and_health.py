@@ -56,6 +56,29 @@ async def test_unknown_route_and_wrong_method_are_problems(client: httpx.AsyncCl
     assert_problem(await client.put("/api/v1/items"), 405)
 
 
+@pytest.mark.parametrize(
+    ("path", "allow"),
+    [
+        ("/api/v1/items", "GET, POST"),
+        ("/api/v1/items/0b8e5a34-36a0-4c3e-9d44-5c63c1b1a0a1", "DELETE, GET, PATCH"),
+        ("/api/v1/users/me", "GET, PATCH"),
+        # a literal segment beats the {delivery_id} parameter that would also match it
+        (
+            "/api/v1/webhooks/endpoints/0b8e5a34-36a0-4c3e-9d44-5c63c1b1a0a1"
+            "/deliveries/replay-failed",
+            "POST",
+        ),
+    ],
+)
+async def test_a_405_lists_every_method_the_path_serves(
+    client: httpx.AsyncClient, path: str, allow: str
+) -> None:
+    # Each method is its own route: Allow used to name only the first route's (schemathesis).
+    response = await client.request("OPTIONS", path)
+    assert_problem(response, 405)
+    assert response.headers["Allow"] == allow
+
+
 async def test_liveness_and_readiness(client: httpx.AsyncClient) -> None:
     assert (await client.get("/health/live")).json() == {"status": "ok"}
     ready = await client.get("/health/ready")

@@ -10,9 +10,11 @@ import structlog
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
+from fastapi.routing import iter_route_contexts
 from sqlalchemy.exc import DBAPIError
 from sqlalchemy.exc import TimeoutError as PoolTimeout
 from starlette.exceptions import HTTPException as StarletteHTTPException
+from starlette.routing import compile_path
 
 from orderly.core.errors import (
     Conflict,
@@ -121,7 +123,7 @@ def _field_name(loc: Sequence[Any]) -> str:
 
 async def _domain_error(request: Request, exc: Exception) -> JSONResponse:
     assert isinstance(exc, DomainError)  # noqa: S101 - registered for DomainError only
-    return render(exc, request, **exc.extensions())
+    return render(exc, request)
 
 
 async def _validation_error(request: Request, exc: Exception) -> JSONResponse:
@@ -139,16 +141,51 @@ async def _validation_error(request: Request, exc: Exception) -> JSONResponse:
     return render(RequestInvalid(f"Invalid or missing fields: {fields}"), request, errors=errors)
 
 
+# FastAPI's answer to a body it cannot decode (not UTF-8): a 400 where undecodable JSON is a 422.
+_UNREADABLE_BODY = "There was an error parsing the body"
+
+
+def allowed_methods(request: Request) -> list[str]:
+    """The methods the path serves, from its most specific routes (a literal segment such as
+    ``replay-failed`` beats a ``{delivery_id}`` parameter), as a 405's ``Allow`` lists them."""
+    path = request.scope.get("path", "")
+    matching: list[tuple[int, set[str]]] = []
+    for context in iter_route_contexts(request.app.routes):
+        if context.path_format and context.methods:
+            regex, _, convertors = compile_path(context.path_format)
+            if regex.match(path):
+                matching.append((len(convertors), context.methods))
+    fewest = min((parameters for parameters, _ in matching), default=0)
+    return sorted({m for parameters, methods in matching if parameters == fewest for m in methods})
+
+
 async def _http_error(request: Request, exc: Exception) -> JSONResponse:
     assert isinstance(exc, StarletteHTTPException)  # noqa: S101
+    if exc.status_code == 400 and exc.detail == _UNREADABLE_BODY:
+        unreadable = RequestInvalid("The body is not valid UTF-8 JSON", field="body")
+        return render(
+            unreadable,
+            request,
+            errors=[
+                {
+                    "field": "body",
+                    "location": "body",
+                    "message": unreadable.detail,
+                    "type": "json_invalid",
+                }
+            ],
+        )
     titles = {401: "Not authenticated", 403: "Forbidden", 404: "Not found", 405: "Not allowed"}
     detail = exc.detail if isinstance(exc.detail, str) else "Request failed"
+    headers = dict(exc.headers) if exc.headers else {}
+    if exc.status_code == 405 and (methods := allowed_methods(request)):
+        headers["Allow"] = ", ".join(methods)
     return problem(
         exc.status_code,
         titles.get(exc.status_code, "Request failed"),
         detail,
         instance=request.url.path,
-        headers=dict(exc.headers) if exc.headers else None,
+        headers=headers or None,
     )
 
 

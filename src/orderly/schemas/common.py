@@ -2,12 +2,23 @@
 
 from __future__ import annotations
 
-from typing import Annotated, Generic, TypeVar
+from typing import Annotated, Any, Generic, TypeVar
 
 from fastapi import Query
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, BeforeValidator, ConfigDict, Field
+from pydantic_core import PydanticCustomError
 
 MAX_PAGE_SIZE = 100
+
+
+def _refuse_strings_and_booleans(value: Any) -> Any:
+    if isinstance(value, str | bool):
+        raise PydanticCustomError("int_type", "Input should be a valid integer")
+    return value
+
+
+JsonInt = Annotated[int, BeforeValidator(_refuse_strings_and_booleans)]
+"""An integer as JSON Schema counts one: 3 and 3.0 (StrictInt refused 3.0), never "3" or true."""
 
 
 class Pagination(BaseModel):

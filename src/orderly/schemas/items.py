@@ -5,30 +5,33 @@ from datetime import datetime
 from typing import Annotated
 
 from fastapi import Query
-from pydantic import (
-    AfterValidator,
-    BaseModel,
-    ConfigDict,
-    Field,
-    StrictBool,
-    StrictInt,
-    computed_field,
-)
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field, StrictBool
 
-from orderly.core.money import MAX_AMOUNT_MINOR, validate_currency
-from orderly.models import Availability, ItemFilter, ItemSort
-from orderly.schemas.common import Pagination, RequestModel
+from orderly.core.money import CURRENCY_EXPONENTS, MAX_AMOUNT_MINOR, validate_currency
+from orderly.models import ItemFilter, ItemSort
+from orderly.schemas.common import JsonInt, Pagination, RequestModel
 from orderly.schemas.text import MultiLine, Omittable, SingleLine
 
 Sku = Annotated[str, Field(min_length=2, max_length=64, pattern=r"^[A-Za-z0-9][A-Za-z0-9._-]*$")]
 Name = Annotated[str, Field(min_length=1, max_length=200), SingleLine]
 Description = Annotated[str, Field(max_length=5000), MultiLine]
-PriceMinor = Annotated[StrictInt, Field(ge=0, le=MAX_AMOUNT_MINOR, description="minor units")]
+PriceMinor = Annotated[JsonInt, Field(ge=0, le=MAX_AMOUNT_MINOR, description="minor units")]
+# The codes the shop accepts in any letter case, as a pattern JSON Schema can check.
+CURRENCY_PATTERN = "^(?:{})$".format(
+    "|".join("".join(f"[{c}{c.lower()}]" for c in code) for code in sorted(CURRENCY_EXPONENTS))
+)
 Currency = Annotated[
-    str, Field(min_length=3, max_length=3, examples=["EUR"]), AfterValidator(validate_currency)
+    str,
+    Field(
+        min_length=3,
+        max_length=3,
+        examples=["EUR"],
+        json_schema_extra={"pattern": CURRENCY_PATTERN},
+    ),
+    AfterValidator(validate_currency),
 ]
 PriceBound = Annotated[int, Field(ge=0, le=MAX_AMOUNT_MINOR)]
-Stock = Annotated[StrictInt, Field(ge=0, le=10_000_000)]
+Stock = Annotated[JsonInt, Field(ge=0, le=10_000_000)]
 
 
 class ItemCreate(RequestModel):
@@ -59,17 +62,10 @@ class ItemRead(BaseModel):
     description: str
     price_minor: int = Field(description="price in minor units of the currency (cents)")
     currency: str
-    stock: int = Field(description="units on hand; in cached pages up to a few seconds old")
+    stock: int
     is_active: bool
     created_at: datetime
     updated_at: datetime
-
-    @computed_field(  # type: ignore[prop-decorator]
-        description="in_stock, low (5 or fewer) or sold_out: current in cached pages"
-    )
-    @property
-    def availability(self) -> Availability:
-        return Availability.of(self.stock)
 
 
 class ItemCriteria(BaseModel):

@@ -5,10 +5,10 @@ from datetime import datetime
 from typing import Annotated
 
 from fastapi import Query
-from pydantic import BaseModel, ConfigDict, Field, StrictInt
+from pydantic import BaseModel, ConfigDict, Field
 
 from orderly.models import OrderStatus
-from orderly.schemas.common import Pagination, RequestModel
+from orderly.schemas.common import JsonInt, Pagination, RequestModel
 from orderly.schemas.text import MultiLine
 
 PaymentMethod = Annotated[
@@ -24,7 +24,7 @@ PaymentMethod = Annotated[
 
 class OrderLineCreate(RequestModel):
     item_id: uuid.UUID
-    quantity: Annotated[StrictInt, Field(ge=1, le=1_000_000)]
+    quantity: Annotated[JsonInt, Field(ge=1, le=1_000_000)]
 
 
 class OrderCreate(RequestModel):

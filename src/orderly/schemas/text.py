@@ -11,9 +11,9 @@ from __future__ import annotations
 import re
 from typing import Annotated, Any, TypeVar
 
-from pydantic import AfterValidator, BeforeValidator, GetJsonSchemaHandler
+from pydantic import BeforeValidator, GetCoreSchemaHandler, GetJsonSchemaHandler
 from pydantic.json_schema import JsonSchemaValue
-from pydantic_core import CoreSchema, PydanticCustomError
+from pydantic_core import CoreSchema, PydanticCustomError, core_schema
 
 _CONTROL = re.compile(r"[\x00-\x1f\x7f]")
 _CONTROL_EXCEPT_LINE_BREAKS = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f]")
@@ -25,29 +25,47 @@ def has_control_characters(text: str, *, line_breaks_allowed: bool = False) -> b
     return pattern.search(text) is not None
 
 
-def _single_line(text: str) -> str:
-    if has_control_characters(text):
-        raise PydanticCustomError(
-            "control_character", "must not contain control characters (such as NUL or a tab)"
-        )
-    return text
+class _PlainText:
+    """Refuses control characters, and says so in the JSON schema as a ``pattern``, so that a
+    client (or a fuzzer) reading the OpenAPI document knows which strings are accepted."""
+
+    def __init__(self, *, line_breaks_allowed: bool, allowed: str, message: str) -> None:
+        self._line_breaks_allowed = line_breaks_allowed
+        self._allowed = allowed
+        self._message = message
+
+    def _check(self, text: str) -> str:
+        if has_control_characters(text, line_breaks_allowed=self._line_breaks_allowed):
+            raise PydanticCustomError("control_character", self._message)
+        return text
+
+    def __get_pydantic_core_schema__(
+        self, source: Any, handler: GetCoreSchemaHandler
+    ) -> CoreSchema:
+        return core_schema.no_info_after_validator_function(self._check, handler(source))
+
+    def __get_pydantic_json_schema__(
+        self, schema: CoreSchema, handler: GetJsonSchemaHandler
+    ) -> JsonSchemaValue:
+        json_schema = handler(schema)
+        json_schema.setdefault("pattern", self._allowed)
+        return json_schema
 
 
-def _multi_line(text: str) -> str:
-    if has_control_characters(text, line_breaks_allowed=True):
-        raise PydanticCustomError(
-            "control_character",
-            "must not contain control characters other than tab and line breaks",
-        )
-    return text
-
-
-# Validators to put last in a string's ``Annotated[str, Field(...), SingleLine]``: after the
-# length constraints, which then keep their string messages ("at most 200 characters").
-SingleLine = AfterValidator(_single_line)
+# Put last in a string's ``Annotated[str, Field(...), SingleLine]``: after the length
+# constraints, which then keep their string messages ("at most 200 characters").
+SingleLine = _PlainText(
+    line_breaks_allowed=False,
+    allowed="^[^\\x00-\\x1f\\x7f]*$",
+    message="must not contain control characters (such as NUL or a tab)",
+)
 """One line of text: a name, a search, an e-mail, a password."""
 
-MultiLine = AfterValidator(_multi_line)
+MultiLine = _PlainText(
+    line_breaks_allowed=True,
+    allowed="^[^\\x00-\\x08\\x0b\\x0c\\x0e-\\x1f\\x7f]*$",
+    message="must not contain control characters other than tab and line breaks",
+)
 """Free text that may keep its tabs and line breaks: a description."""
 
 
