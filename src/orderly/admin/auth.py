@@ -1,8 +1,11 @@
 """Signing in to the panel: the same accounts and argon2 hashes as the API (UserService),
 administrators only, rate-limited like the API's token login. The session is a signed,
 HttpOnly, SameSite=Strict cookie (Secure in production) holding the admin's id and token
-version, so what revokes their API tokens (deactivation, a password change) also signs
-them out of the panel."""
+version, so what revokes their API tokens (deactivation, a password change, logging out
+everywhere) also signs them out of the panel. An administrator with two-factor on signs in
+with the code too (the same check and lockout as the API's code step); where administrators
+must have two-factor (ORDERLY_ADMIN_REQUIRE_MFA, on in production), one without it is sent
+to enrol through the API first."""
 
 from __future__ import annotations
 
@@ -19,14 +22,17 @@ from starlette.responses import Response
 from orderly.admin.base import OrderlyAdmin
 from orderly.admin.session import SignedSessionMiddleware
 from orderly.core.config import Environment, Settings
-from orderly.core.ratelimit import LimitScope, RateLimited
+from orderly.core.errors import TooManyRequests
+from orderly.core.ratelimit import LimitScope
+from orderly.models import User
+from orderly.services.two_factor import InvalidMfaCode
 from orderly.services.users import AccountDisabled, InvalidCredentials, UserNotFound
 
 log = structlog.get_logger(__name__)
 
 SESSION_COOKIE = "orderly_admin"
 SESSION_HOURS = 8
-_MAX_EMAIL, _MAX_PASSWORD = 320, 128
+_MAX_EMAIL, _MAX_PASSWORD, _MAX_CODE = 320, 128, 16
 
 
 def session_key(settings: Settings) -> str:
@@ -58,29 +64,56 @@ class AdminAuth(AuthenticationBackend):
     async def login(self, request: Request) -> Response | bool:
         form = await request.form()
         email, password = str(form.get("username", "")), str(form.get("password", ""))
+        code = str(form.get("code", "")).strip()
         container = self._admin().services()
         client = request.client.host if request.client else "unknown"
         try:
             await container.rate_limiter.check(LimitScope.LOGIN, client)
-        except RateLimited as exc:
+            plausible = 0 < len(email) <= _MAX_EMAIL and email.isprintable()
+            if not plausible or len(password) > _MAX_PASSWORD or len(code) > _MAX_CODE:
+                return False
+            user = await container.users.check_credentials(email=email, password=password)
+        except TooManyRequests as exc:  # the address's budget, or the account's lockout
             headers = {"Retry-After": str(exc.retry_after)}
             return await self._refuse(request, exc.detail, 429, headers)
-        plausible = 0 < len(email) <= _MAX_EMAIL and email.isprintable()
-        if not plausible or len(password) > _MAX_PASSWORD:
-            return False
-        try:
-            user = await container.users.check_credentials(email=email, password=password)
         except InvalidCredentials:
             return False
         except AccountDisabled as exc:
             return await self._refuse(request, exc.detail, 403)
-        if not user.is_admin:
-            log.info("admin_login_refused", user_id=str(user.id), reason="not an administrator")
-            return await self._refuse(request, "Only administrators may sign in here", 403)
+        refused = await self._refusal(request, user, code)
+        if refused is not None:
+            return refused
         request.session.clear()  # a fresh session at each sign-in
         request.session.update({"user_id": str(user.id), "token_version": user.token_version})
         log.info("admin_login", admin_id=str(user.id))
         return True
+
+    async def _refusal(self, request: Request, user: User, code: str) -> Response | None:
+        """None when the password's owner may go on: an administrator whose code is right,
+        or who needs none."""
+        if not user.is_admin:
+            log.info("admin_login_refused", user_id=str(user.id), reason="not an administrator")
+            return await self._refuse(request, "Only administrators may sign in here", 403)
+        container = self._admin().services()
+        if not user.two_factor_enabled:
+            if not container.settings.admins_need_mfa:
+                return None
+            log.info("admin_login_refused", user_id=str(user.id), reason="no two-factor")
+            message = (
+                "Administrators must turn on two-factor first: POST /api/v1/auth/2fa/setup, "
+                "then /api/v1/auth/2fa/confirm, then sign in here with a code"
+            )
+            return await self._refuse(request, message, 403)
+        try:
+            if not code:
+                raise InvalidMfaCode("Two-factor is on: enter the code from your authenticator app")
+            await container.users.second_factor.verify(user_id=user.id, code=code)
+        except InvalidMfaCode as exc:
+            return await self._refuse(request, exc.detail, 401)
+        except TooManyRequests as exc:
+            headers = {"Retry-After": str(exc.retry_after)}
+            return await self._refuse(request, exc.detail, 429, headers)
+        return None
 
     async def logout(self, request: Request) -> Response | bool:
         request.session.clear()
@@ -97,6 +130,9 @@ class AdminAuth(AuthenticationBackend):
         except (ValueError, UserNotFound):
             user = None
         if user is None or not user.is_admin or not user.is_active or user.token_version != version:
+            request.session.clear()
+            return False
+        if self._admin().services().settings.admins_need_mfa and not user.two_factor_enabled:
             request.session.clear()
             return False
         request.state.admin_user = user

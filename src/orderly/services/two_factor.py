@@ -20,6 +20,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 
 import pyotp
+from pyotp.exceptions import OTPVerificationError
 
 from orderly.core.errors import Conflict, Forbidden, Unprocessable
 from orderly.models import User
@@ -80,8 +81,11 @@ def matching_step(secret: str, code: str, now: datetime) -> int | None:
     """The time step whose code this is (now, or one step either side), or None."""
     if not (len(code) == 6 and code.isdigit()):
         return None
-    step = pyotp.TOTP(secret).verify_and_get_timecode(code, for_time=now, valid_window=1)
-    return step if isinstance(step, int) and step > 0 else None
+    try:
+        step = pyotp.TOTP(secret).verify_and_get_timecode(code, for_time=now, valid_window=1)
+    except OTPVerificationError:
+        return None
+    return step if isinstance(step, int) else None
 
 
 class SecondFactor:
