@@ -20,6 +20,7 @@ if TYPE_CHECKING:
     from redis.asyncio.client import PubSub
 
 log = structlog.get_logger(__name__)
+PUBLISH_ATTEMPTS = 3
 
 
 def live_channel(prefix: str) -> str:
@@ -32,7 +33,19 @@ def listener_name(prefix: str) -> str:
 
 
 async def publish(redis: Redis, channel: str, change: LiveChange) -> None:
-    await redis.publish(channel, change.dumps())
+    """Publish, trying again on a connection error: after Redis restarts, each pooled
+    connection fails once (the client was built by ``from_url``, without retries) and is
+    replaced by a new one on the next try."""
+    from redis.exceptions import ConnectionError as RedisConnectionError
+
+    payload = change.dumps()
+    for attempt in range(PUBLISH_ATTEMPTS):
+        try:
+            await redis.publish(channel, payload)
+            return
+        except RedisConnectionError:
+            if attempt == PUBLISH_ATTEMPTS - 1:
+                raise
 
 
 def start_listener(*, url: str | None, prefix: str, hub: LiveHub) -> RedisListener | None:
