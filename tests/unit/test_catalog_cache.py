@@ -9,10 +9,12 @@ from collections.abc import AsyncIterator
 
 import httpx
 import pytest
+from redis.exceptions import ConnectionError as RedisConnectionError
 from starlette.types import Receive, Scope, Send
 
 from orderly.api.catalog_cache import CatalogCacheMiddleware, etag_matches, normalized_query
 from orderly.api.response_cache import CachedResponse, ResponseCache
+from orderly.events.catalog_version import CatalogVersion
 
 
 class Catalog:
@@ -260,3 +262,41 @@ def test_entries_expire_after_the_ttl() -> None:
     assert store.get(store.key("/old", "")) is None
     assert store.get(store.key("/new", "")) is not None
     assert len(store) == 1
+
+
+class FlakyRedis:
+    """INCR fails ``failures`` times with a connection error, then works; PUBLISH records."""
+
+    def __init__(self, failures: int) -> None:
+        self.failures = failures
+        self.version = 0
+        self.published: list[tuple[str, str]] = []
+
+    async def incr(self, key: str) -> int:
+        if self.failures:
+            self.failures -= 1
+            raise RedisConnectionError("Connection closed by server.")
+        self.version += 1
+        return self.version
+
+    async def publish(self, channel: str, message: str) -> None:
+        self.published.append((channel, message))
+
+
+@pytest.mark.parametrize(("failures", "published"), [(0, 1), (1, 1), (5, 0)])
+async def test_a_change_drops_this_process_pages_even_when_redis_is_away(
+    failures: int, published: int
+) -> None:
+    redis = FlakyRedis(failures)
+    version = CatalogVersion(redis=redis, prefix="t")  # type: ignore[arg-type]
+    told: list[str] = []
+    version.watch(told.append)
+    await version.advance()  # never raises: the change is committed already
+    assert told == ["change"]
+    assert len(redis.published) == published
+    if published:
+        assert redis.published[0][0] == "t:catalog"
+        version.heard(redis.published[0][1].encode())  # its own message is not news
+        assert told == ["change"]
+        version.heard(b"7 another-process")
+        assert told == ["change", "remote"]

@@ -58,18 +58,29 @@ class CatalogVersion:
         self._tell("change")
         if self._redis is None:
             return
+        from redis.exceptions import ConnectionError as RedisConnectionError
         from redis.exceptions import RedisError
 
-        try:
-            async with asyncio.timeout(PUBLISH_TIMEOUT):
-                version = int(await self._redis.incr(self._key))
-                await self._redis.publish(self.channel, f"{version} {self._origin}")
-        except (RedisError, OSError, TimeoutError) as error:
-            # Other processes learn of it by their pages' TTL, or drop everything when their
-            # listener resubscribes after this outage.
-            log.warning("catalog_version_not_published", error=str(error))
+        for attempt in range(2):  # after a Redis restart each pooled connection fails once
+            try:
+                async with asyncio.timeout(PUBLISH_TIMEOUT):
+                    version = int(await self._redis.incr(self._key))
+                    await self._redis.publish(self.channel, f"{version} {self._origin}")
+            except RedisConnectionError as error:
+                if attempt == 0:
+                    continue
+                self._not_published(error)
+            except (RedisError, OSError, TimeoutError) as error:
+                self._not_published(error)
+            else:
+                self.last_published = version
             return
-        self.last_published = version
+
+    @staticmethod
+    def _not_published(error: Exception) -> None:
+        # Other processes learn of it by their pages' TTL, or drop everything when their
+        # listener resubscribes after this outage.
+        log.warning("catalog_version_not_published", error=str(error))
 
     def heard(self, message: bytes) -> None:
         """A message on the channel: a change committed by some process."""
