@@ -1,5 +1,5 @@
-"""GraphiQL at ``/graphql`` with no CDN: GraphiQL 2.4.7, React 17, graphql-ws and the explorer
-plugin come from the ``graphene-django-graphiql-static`` package (graphene-django's CDN files,
+"""GraphiQL at ``/graphql`` with no CDN: GraphiQL 2.4.7, React 17 and graphql-ws come
+from the ``graphene-django-graphiql-static`` package (graphene-django's CDN files,
 byte for byte), served at ``/graphql/static`` with orderly's start-up script. The page has a
 Content-Security-Policy of its own (the API's ``default-src 'none'`` would blank it):
 scripts and styles from orderly only, plus inline styles, which GraphiQL's editor sets."""
@@ -24,10 +24,9 @@ SCRIPTS = (
     "react-dom.production.min.js",
     "graphiql.min.js",
     "graphql-ws.min.js",
-    "graphiql-plugin-explorer.umd.js",
     "graphiql-init.js",
 )
-STYLES = ("graphiql.min.css", "style.css", "graphiql-page.css")
+STYLES = ("graphiql.min.css", "graphiql-page.css")
 
 
 def graphiql_page(endpoint: str, static: str) -> HTMLResponse:
@@ -39,6 +38,7 @@ def graphiql_page(endpoint: str, static: str) -> HTMLResponse:
 <meta charset="utf-8">
 <meta name="viewport" content="width=device-width, initial-scale=1.0">
 <title>orderly - GraphiQL</title>
+<link rel="icon" href="data:,">
 {links}</head>
 <body>
 <div id="graphiql" data-endpoint="{escape(endpoint)}">Loading...</div>

@@ -30,7 +30,6 @@
       defaultEditorToolsVisibility: true,
       headerEditorEnabled: true,
       shouldPersistHeaders: true,
-      plugins: [GraphiQLPluginExplorer.explorerPlugin()],
     }),
     root
   );
