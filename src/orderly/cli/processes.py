@@ -9,6 +9,7 @@ import os
 import signal
 import sys
 import tempfile
+from datetime import timedelta
 from typing import Annotated
 
 import typer
@@ -101,6 +102,7 @@ def relay() -> None:
             create_session_factory(engine),
             celery_deliver(celery),
             batch_size=settings.relay_batch_size,
+            lease=timedelta(seconds=settings.relay_claim_lease),
         )
         broker = (settings.broker_url or "").rsplit("@", 1)[-1]  # no credentials in the output
         typer.echo(f"Relaying the outbox to {broker}")

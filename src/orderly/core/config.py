@@ -168,6 +168,12 @@ class Settings(BaseSettings):
     )
     relay_interval: float = Field(default=0.5, gt=0, description="seconds between outbox polls")
     relay_batch_size: int = Field(default=100, ge=1)
+    relay_claim_lease: float = Field(
+        default=30,
+        ge=1,
+        description="seconds a relay publishing to the broker holds the events it claimed; "
+        "those of a relay that died go to another one after this",
+    )
 
     live_heartbeat: float = Field(default=15.0, gt=0, description="seconds between SSE/WS pings")
     live_retry_ms: int = Field(default=3000, ge=0, description="SSE reconnect delay hint")

@@ -29,7 +29,8 @@ from orderly.repositories.outbox import OutboxRepository
 log = structlog.get_logger(__name__)
 Deliver = Callable[[OutboxMessage], Awaitable[None]]
 MAX_BACKOFF = timedelta(minutes=5)
-# Longer than any delivery takes (an in-process payment: retries x timeout).
+# Longer than any batch takes when the handlers run in-process (a payment: retries x timeout).
+# A relay that only publishes to the broker is given a shorter one (ORDERLY_RELAY_CLAIM_LEASE).
 CLAIM_LEASE = timedelta(minutes=5)
 
 
@@ -45,6 +46,7 @@ class OutboxRelay:
         *,
         batch_size: int = 100,
         stop_on_failure: bool = True,
+        lease: timedelta = CLAIM_LEASE,
     ) -> None:
         """``stop_on_failure``: a broker that refuses one message refuses the next too, so
         stop the batch (the rest are released at once); in-process handlers fail one by one,
@@ -53,13 +55,14 @@ class OutboxRelay:
         self._deliver = deliver
         self._batch_size = batch_size
         self._stop_on_failure = stop_on_failure
+        self._lease = lease
 
     async def relay_once(self) -> int:
         """Deliver one batch of due events; returns how many went out."""
         now = datetime.now(UTC)
         async with self._sessions() as session, session.begin():
             claimed = await OutboxRepository(session).claim_pending(
-                limit=self._batch_size, now=now, lease=CLAIM_LEASE
+                limit=self._batch_size, now=now, lease=self._lease
             )
         delivered: list[OutboxMessage] = []
         failed: list[tuple[OutboxMessage, str]] = []

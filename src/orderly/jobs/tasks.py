@@ -168,7 +168,10 @@ def register_tasks(celery: Celery, runtime: WorkerRuntime) -> None:
 
         def sweep(c: Container) -> Awaitable[int]:
             relay = OutboxRelay(
-                c.session_factory, celery_deliver(celery), batch_size=settings.relay_batch_size
+                c.session_factory,
+                celery_deliver(celery),
+                batch_size=settings.relay_batch_size,
+                lease=timedelta(seconds=settings.relay_claim_lease),
             )
             return relay.relay_once()
 
