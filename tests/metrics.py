@@ -20,3 +20,11 @@ async def scrape(client: httpx.AsyncClient) -> str:
     response = await client.get("/metrics")
     assert response.status_code == 200, response.text
     return response.text
+
+
+def scrape_url(url: str) -> str:
+    """The metrics text a process serves at ``url``, or "" while it is not listening yet."""
+    try:
+        return httpx.get(url, timeout=5).raise_for_status().text
+    except httpx.HTTPError:
+        return ""

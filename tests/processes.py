@@ -189,12 +189,19 @@ class Stack:
         self.processes.append(api)
         return api
 
-    def start_beat(self, extra: dict[str, str] | None = None) -> Process:
+    def start_beat(
+        self, extra: dict[str, str] | None = None, metrics_port: int | None = None
+    ) -> Process:
         schedule = self.workdir / f"beat-{uuid.uuid4().hex[:6]}"
-        return self._start([str(ORDERLY), "beat", "--schedule", str(schedule)], **(extra or {}))
+        metrics = ["--metrics-port", str(metrics_port)] if metrics_port else []
+        return self._start(
+            [str(ORDERLY), "beat", "--schedule", str(schedule), *metrics], **(extra or {})
+        )
 
-    def start_relay(self, **extra: str) -> Process:
-        return self._start([str(ORDERLY), "relay"], **extra)
+    def start_relay(self, metrics_port: int | None = None, **extra: str) -> Process:
+        """With ``metrics_port``, the relay also samples the backlog every second."""
+        metrics = ["--metrics-port", str(metrics_port), "--sample-interval", "1"]
+        return self._start([str(ORDERLY), "relay", *(metrics if metrics_port else [])], **extra)
 
     def stop(self) -> None:
         for process in reversed(self.processes):

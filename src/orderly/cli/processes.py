@@ -21,9 +21,11 @@ from orderly.cli.console import fail, with_container
 from orderly.cli.data import report_seed
 from orderly.core.config import Settings
 from orderly.core.logging import configure_logging
+from orderly.core.observability import configure_sentry, tracer_provider
 from orderly.demo import seed_if_empty
 
 app = typer.Typer()
+METRICS_PORT = typer.Option(help="Serve Prometheus /metrics on this port (ORDERLY_HOST)")
 
 
 def _celery(settings: Settings) -> Celery:
@@ -45,9 +47,7 @@ def worker(
     ),
     concurrency: Annotated[int, typer.Option(min=1)] = 2,
     hostname: Annotated[str, typer.Option(help="Celery node name")] = "orderly@%h",
-    metrics_port: Annotated[
-        int | None, typer.Option(help="Serve Prometheus /metrics on this port (ORDERLY_HOST)")
-    ] = None,
+    metrics_port: Annotated[int | None, METRICS_PORT] = None,
 ) -> None:
     """Run a Celery worker (needs ORDERLY_BROKER_URL)."""
     if metrics_port is not None and not os.environ.get("PROMETHEUS_MULTIPROC_DIR"):
@@ -57,15 +57,20 @@ def worker(
         os.execv(sys.executable, [sys.executable, *sys.argv])  # noqa: S606 - ourselves
     settings = Settings()
     configure_logging(settings)
+    configure_sentry(settings)  # before the pool forks; tracing starts in each pool process
     celery = _celery(settings)
-    if metrics_port is not None:
-        from orderly.jobs import metrics as job_metrics
-
-        job_metrics.serve(metrics_port, settings.host)
-        typer.echo(f"Worker metrics on http://{settings.host}:{metrics_port}/metrics")
+    _serve_metrics("Worker", settings, metrics_port)
     celery.worker_main(
         ["worker", "-Q", queues, "-c", str(concurrency), "-n", hostname, "--loglevel", "INFO"]
     )
+
+
+def _serve_metrics(what: str, settings: Settings, port: int | None) -> None:
+    if port is not None:
+        from orderly.jobs import metrics as job_metrics
+
+        job_metrics.serve(port, settings.host)
+        typer.echo(f"{what} metrics on http://{settings.host}:{port}/metrics")
 
 
 @app.command()
@@ -73,24 +78,39 @@ def beat(
     schedule: Annotated[str, typer.Option(help="Where beat keeps its state")] = (
         "./var/celerybeat-schedule"
     ),
+    metrics_port: Annotated[int | None, METRICS_PORT] = None,
 ) -> None:
     """Run Celery beat: order expiry every minute, outbox sweep, daily sales report."""
     settings = Settings()
     configure_logging(settings)
+    configure_sentry(settings)
     os.makedirs(os.path.dirname(schedule) or ".", exist_ok=True)
-    _celery(settings).start(["beat", "--schedule", schedule, "--loglevel", "INFO"])
+    celery = _celery(settings)
+    _serve_metrics("Beat", settings, metrics_port)
+    celery.start(["beat", "--schedule", schedule, "--loglevel", "INFO"])
 
 
 @app.command()
-def relay() -> None:
+def relay(
+    metrics_port: Annotated[int | None, METRICS_PORT] = None,
+    sample_interval: Annotated[
+        float,
+        typer.Option(min=1.0, help="Seconds between samples of the outbox backlog and queues"),
+    ] = 15.0,
+) -> None:
     """Publish committed outbox events to the broker until stopped (SIGTERM / Ctrl-C)."""
     from orderly.core.database import create_engine, create_session_factory
     from orderly.events.relay import OutboxRelay
+    from orderly.jobs.backlog import BacklogSampler
     from orderly.jobs.tasks import celery_deliver
 
     settings = Settings()
     configure_logging(settings)
+    configure_sentry(settings)
+    tracing = tracer_provider(settings, role="relay")
     celery = _celery(settings)
+    _serve_metrics("Relay", settings, metrics_port)
+    sampling = metrics_port is not None or settings.prometheus_multiproc_dir is not None
 
     async def run() -> None:
         engine = create_engine(settings)
@@ -98,18 +118,29 @@ def relay() -> None:
         loop = asyncio.get_running_loop()
         for signum in (signal.SIGTERM, signal.SIGINT):
             loop.add_signal_handler(signum, stop.set)
+        sessions = create_session_factory(engine)
         relay = OutboxRelay(
+<<<<<<< src/orderly/cli/processes.py
+            sessions, celery_deliver(celery, tracing), batch_size=settings.relay_batch_size
+=======
             create_session_factory(engine),
             celery_deliver(celery),
             batch_size=settings.relay_batch_size,
             lease=timedelta(seconds=settings.relay_claim_lease),
+>>>>>>> /tmp/obs-tools/theirs.tmp
         )
+        sampler = BacklogSampler(sessions, celery, interval=sample_interval)
         broker = (settings.broker_url or "").rsplit("@", 1)[-1]  # no credentials in the output
         typer.echo(f"Relaying the outbox to {broker}")
         try:
-            await relay.run(stop, interval=settings.relay_interval)
+            await asyncio.gather(
+                relay.run(stop, interval=settings.relay_interval),
+                *([sampler.run(stop)] if sampling else []),
+            )
         finally:
             await engine.dispose()
+            if tracing is not None:
+                tracing.shutdown()
 
     asyncio.run(run())
 
