@@ -120,14 +120,10 @@ def relay(
             loop.add_signal_handler(signum, stop.set)
         sessions = create_session_factory(engine)
         relay = OutboxRelay(
-<<<<<<< src/orderly/cli/processes.py
-            sessions, celery_deliver(celery, tracing), batch_size=settings.relay_batch_size
-=======
-            create_session_factory(engine),
-            celery_deliver(celery),
+            sessions,
+            celery_deliver(celery, tracing),
             batch_size=settings.relay_batch_size,
             lease=timedelta(seconds=settings.relay_claim_lease),
->>>>>>> /tmp/obs-tools/theirs.tmp
         )
         sampler = BacklogSampler(sessions, celery, interval=sample_interval)
         broker = (settings.broker_url or "").rsplit("@", 1)[-1]  # no credentials in the output
