@@ -4,12 +4,23 @@ level of routers instead of two makes FastAPI match a request with less work."""
 from fastapi import APIRouter
 
 from orderly.api import links, live, live_ws
-from orderly.api.v1.endpoints import account, auth, items, orders, reports, timeline, users, webhooks
+from orderly.api.v1.endpoints import (
+    account,
+    auth,
+    items,
+    orders,
+    reports,
+    timeline,
+    two_factor,
+    users,
+    webhooks,
+)
 
 PREFIX = links.V1
 ROUTERS: list[APIRouter] = [
     auth.router,
     account.router,
+    two_factor.router,
     users.router,
     items.router,
     live.feed_router,  # /orders/events before /orders/{order_id}

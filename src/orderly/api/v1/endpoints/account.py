@@ -1,5 +1,5 @@
-"""Password reset and e-mail verification (the tokens arrive by mail), and two-factor
-enrolment. Each is rate-limited per client address (ORDERLY_RATE_LIMIT_ACCOUNT)."""
+"""Password reset and e-mail verification: the tokens arrive by mail. Each call is counted
+against the per-address budget ORDERLY_RATE_LIMIT_ACCOUNT."""
 
 from __future__ import annotations
 
@@ -18,10 +18,6 @@ from orderly.schemas.account import (
     EmailVerification,
     PasswordResetConfirm,
     PasswordResetRequest,
-    RecoveryCodes,
-    TwoFactorCode,
-    TwoFactorEnrollment,
-    TwoFactorStatus,
 )
 from orderly.schemas.users import UserRead
 from orderly.services.account_tokens import (
@@ -29,14 +25,6 @@ from orderly.services.account_tokens import (
     EmailAlreadyVerified,
     ResetTokenInvalid,
     VerificationTokenInvalid,
-)
-from orderly.services.lockout import AccountLocked
-from orderly.services.two_factor import (
-    InvalidMfaCode,
-    TwoFactorAlreadyEnabled,
-    TwoFactorNotEnabled,
-    TwoFactorRequiredForAdmins,
-    TwoFactorService,
 )
 from orderly.services.users import UserNotFound, WeakPassword
 
@@ -54,15 +42,7 @@ async def get_account_tokens(
     return container.account_tokens
 
 
-@raises(BackendUnavailable, DatabaseBusy)
-async def get_two_factor(
-    container: Annotated[Container, Depends(get_container)],
-) -> TwoFactorService:
-    return container.two_factor
-
-
 Tokens = Annotated[AccountTokens, Depends(get_account_tokens)]
-TwoFactor = Annotated[TwoFactorService, Depends(get_two_factor)]
 
 RESET_ASKED = (
     "If an account uses this address, a reset token is on its way; it is valid for 30 minutes"
@@ -101,57 +81,3 @@ async def resend_verification(signed_in: SignedInSession, tokens: Tokens) -> Acc
     """A new verification token by mail (at most one a minute)."""
     await tokens.request_verification(user_id=signed_in.user.id)
     return Accepted(detail="A new verification token is on its way")
-
-
-# -- two-factor ------------------------------------------------------------------------------
-
-TWO_FACTOR_CODE_PROBLEMS = (InvalidMfaCode, AccountLocked, TwoFactorNotEnabled)
-
-
-@router.get("/2fa")
-async def two_factor_status(signed_in: SignedInSession, two_factor: TwoFactor) -> TwoFactorStatus:
-    user = signed_in.user
-    left = await two_factor.recovery_codes_left(user_id=user.id)
-    return TwoFactorStatus(enabled=user.two_factor_enabled, recovery_codes_left=left)
-
-
-@router.post("/2fa/setup", responses=problem_responses(TwoFactorAlreadyEnabled))
-async def begin_two_factor(
-    signed_in: SignedInSession, two_factor: TwoFactor
-) -> TwoFactorEnrollment:
-    """A new secret for the authenticator app; two-factor is on once a code confirms it."""
-    enrollment = await two_factor.begin(user_id=signed_in.user.id)
-    return TwoFactorEnrollment(secret=enrollment.secret, otpauth_uri=enrollment.otpauth_uri)
-
-
-@router.post(
-    "/2fa/confirm",
-    responses=problem_responses(*TWO_FACTOR_CODE_PROBLEMS, TwoFactorAlreadyEnabled),
-)
-async def confirm_two_factor(
-    body: TwoFactorCode, signed_in: SignedInSession, two_factor: TwoFactor
-) -> RecoveryCodes:
-    """Turns two-factor on with a code from the app; returns the 10 recovery codes once."""
-    codes = await two_factor.confirm(user_id=signed_in.user.id, code=body.code)
-    return RecoveryCodes(recovery_codes=codes)
-
-
-@router.post(
-    "/2fa/disable",
-    status_code=status.HTTP_204_NO_CONTENT,
-    responses=problem_responses(*TWO_FACTOR_CODE_PROBLEMS, TwoFactorRequiredForAdmins),
-)
-async def disable_two_factor(
-    body: TwoFactorCode, signed_in: SignedInSession, two_factor: TwoFactor
-) -> None:
-    """With a code from the app or a recovery code."""
-    await two_factor.disable(user_id=signed_in.user.id, code=body.code)
-
-
-@router.post("/2fa/recovery-codes", responses=problem_responses(*TWO_FACTOR_CODE_PROBLEMS))
-async def new_recovery_codes(
-    body: TwoFactorCode, signed_in: SignedInSession, two_factor: TwoFactor
-) -> RecoveryCodes:
-    """Replaces the recovery codes, with a code from the app (not a recovery code)."""
-    codes = await two_factor.new_recovery_codes(user_id=signed_in.user.id, code=body.code)
-    return RecoveryCodes(recovery_codes=codes)
