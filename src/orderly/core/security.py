@@ -4,6 +4,7 @@ short-lived proof that the password step of a two-factor login passed."""
 
 from __future__ import annotations
 
+import os
 import secrets
 import time
 import uuid
@@ -49,19 +50,31 @@ class TokenPair:
 
 
 class PasswordHasher:
-    """Argon2id hashing off the event loop (a hash is CPU-expensive by design)."""
+    """Argon2id hashing off the event loop (a hash is CPU-expensive by design), at most one
+    hash per CPU at a time: each takes 64 MiB, and without a bound a burst of logins fills
+    every thread of the pool (40 at once came to 2 GiB resident); more threads than CPUs
+    would not finish them sooner anyway."""
 
-    def __init__(self) -> None:
+    def __init__(self, concurrency: int | None = None) -> None:
         self._hash = PasswordHash((Argon2Hasher(),))
         self._dummy = self._hash.hash(secrets.token_urlsafe(16))
+        self._concurrency = concurrency or os.cpu_count() or 1
+        self._limiter: anyio.CapacityLimiter | None = None
+
+    def _slots(self) -> anyio.CapacityLimiter:
+        if self._limiter is None:  # made in the event loop that first hashes
+            self._limiter = anyio.CapacityLimiter(self._concurrency)
+        return self._limiter
 
     async def hash(self, password: str) -> str:
-        return await anyio.to_thread.run_sync(self._hash.hash, password)
+        return await anyio.to_thread.run_sync(self._hash.hash, password, limiter=self._slots())
 
     async def verify(self, password: str, password_hash: str | None) -> bool:
         """Constant work whether or not the user exists (no account enumeration by timing)."""
         target = password_hash or self._dummy
-        ok = await anyio.to_thread.run_sync(self._hash.verify, password, target)
+        ok = await anyio.to_thread.run_sync(
+            self._hash.verify, password, target, limiter=self._slots()
+        )
         return ok and password_hash is not None
 
 
