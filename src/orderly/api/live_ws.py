@@ -5,8 +5,9 @@ Client messages (JSON text, ``schemas/live.py``):
 - ``{"type": "auth", "token": "<access token>"}``: first, within ``ORDERLY_LIVE_AUTH_TIMEOUT``
   seconds; answered ``{"type": "authenticated"}``.
 - ``{"type": "subscribe", "topic": "order:<id>", "last_event_id": "2"}`` or
-  ``{"type": "subscribe", "topic": "orders", "status": "paid", "user_id": ..., "last_event_id": ...}``
-  (``status``, ``user_id`` and ``last_event_id`` optional; ``user_id`` for admins).
+  ``{"type": "subscribe", "topic": "orders", "status": "paid", "user_id": ...,
+  "last_event_id": ...}`` (``status``, ``user_id`` and ``last_event_id`` optional;
+  ``user_id`` for admins).
 - ``{"type": "unsubscribe", "topic": ...}`` (answered ``{"type": "unsubscribed", ...}``),
   ``{"type": "ping"}`` (answered ``{"type": "pong"}``).
 
