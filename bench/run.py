@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import json
 import os
 import re
 import subprocess
@@ -36,6 +37,10 @@ from seed import (
 )
 
 REPORT = (ROOT / "bench" / "wrk" / "report.lua").read_text()
+GRAPHQL_CATALOG = (
+    "{ items(first: 20) { edges { node { id sku name description price { amount currency }"
+    " stock isActive createdAt updatedAt } } } }"
+)
 
 
 def script(folder: Path, name: str, body: str) -> Path:
@@ -87,6 +92,14 @@ end""",
 request = function() return wrk.format("GET", "/api/v1/orders") end""",
         ),
         "plain": script(folder, "plain", ""),
+        # Scenario 1's page through GraphQL: the same 20 items and fields.
+        "graphql": script(
+            folder,
+            "graphql",
+            f"""wrk.method = "POST"
+wrk.headers["Content-Type"] = "application/json"
+wrk.body = '{json.dumps({"query": GRAPHQL_CATALOG})}'""",
+        ),
     }
 
 
@@ -184,6 +197,7 @@ def main() -> None:
             if "1" in only:
                 path = "/api/v1/items?limit=20"
                 measure("1 GET /api/v1/items?limit=20", server.base, path, "s1")
+                measure("1g POST /graphql, page of 1", server.base, "", "s1g", scripts["graphql"])
             if "2" in only:
                 measure("2 GET /api/v1/items/{id}", server.base, "", "s2", scripts["item"])
             if "3" in only:
@@ -258,6 +272,7 @@ def main() -> None:
     pairs = [
         *catalog.PAIRS,
         ("1 GET /api/v1/items?limit=20", "s1", "raw", "raw ASGI (server ceiling)"),
+        ("1g POST /graphql, page of 1", "s1g", "s1", "REST scenario 1"),
         ("2 GET /api/v1/items/{id}", "s2", "raw", "raw ASGI (server ceiling)"),
         ("3 POST /api/v1/orders", "s3", "hand3", "FastAPI+asyncpg"),
         ("3 POST /api/v1/orders", "s3", "pg3", "pgbench (database limit)"),

@@ -93,8 +93,9 @@ class Subscription:
         user = await context.user()
         hub = context.container.live
         orders = context.container.orders
-        subscription = hub.subscribe(user_id=user.id, kind="graphql", order_id=wanted)
-        try:  # subscribed before reading, so no change falls between the two
+        connection = hub.connect(user_id=user.id, transport="graphql")
+        try:  # watching before reading, so no change falls between the two
+            connection.watch_order(wanted)
             order = await orders.get_order(actor=user, order_id=wanted, with_timeline=True)
             feed = Feed(orders, user, order, after=order.timeline_position)
             yield snapshot(order)
@@ -103,13 +104,13 @@ class Subscription:
                     if entry.sequence > after:
                         yield update_of(entry)
             while True:
-                message = await subscription.queue.get()
+                message = await connection.next()
                 if isinstance(message, Closed):
                     raise StreamClosed(f"The server closed the stream: {message.reason}")
                 updates = await (
-                    feed.missed() if isinstance(message, Resync) else feed.on_change(message)
+                    feed.missed() if isinstance(message, Resync) else feed.on_change(message.change)
                 )
                 for update in updates:
                     yield update
         finally:
-            hub.unsubscribe(subscription)
+            hub.disconnect(connection)
