@@ -1,14 +1,12 @@
-"""What the account tests share: an app with chosen settings, sign-in helpers, TOTP codes."""
+"""What the account tests share: an app with chosen settings, sign-in helpers, TOTP codes,
+the token in a mail."""
 
 from __future__ import annotations
 
-import email
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from datetime import UTC, datetime, timedelta
 from email.message import EmailMessage
-from email.policy import default
-from pathlib import Path
 from typing import Any
 
 import httpx
@@ -60,15 +58,6 @@ def totp_code(secret: str, *, steps_ago: int = 0) -> str:
     """The code of the current 30 s step, or of an earlier one (each works once)."""
     at = datetime.now(UTC) - timedelta(seconds=30 * steps_ago)
     return pyotp.TOTP(secret).at(at)
-
-
-def read_mails(folder: Path) -> list[EmailMessage]:
-    if not folder.exists():
-        return []
-    return [
-        email.message_from_bytes(p.read_bytes(), _class=EmailMessage, policy=default)
-        for p in sorted(folder.glob("*.eml"))
-    ]
 
 
 def text_of(message: EmailMessage) -> str:

@@ -21,10 +21,10 @@ from tests.integration.accounts import (
     bearer,
     container_of,
     log_in,
-    read_mails,
     serving,
     token_in,
 )
+from tests.integration.test_jobs_embedded import mails as read_mails
 
 RESET = "/api/v1/auth/password-reset"
 CONFIRM = "/api/v1/auth/password-reset/confirm"
