@@ -11,6 +11,7 @@ import subprocess
 import time
 from collections import Counter
 from concurrent.futures import ThreadPoolExecutor
+from functools import partial
 from pathlib import Path
 from typing import Any
 
@@ -19,8 +20,17 @@ import httpx
 import pytest
 from sqlalchemy.engine import make_url
 
-from tests.metrics import sample
-from tests.processes import ORDERLY, Process, Stack, clean_env, eventually, make_item, received
+from tests.metrics import sample, scrape_url
+from tests.processes import (
+    ORDERLY,
+    Process,
+    Stack,
+    clean_env,
+    eventually,
+    free_port,
+    make_item,
+    received,
+)
 from tests.services import ServiceSettings
 
 pytestmark = [pytest.mark.postgres, pytest.mark.slow]
@@ -29,6 +39,7 @@ ORDERS = 300
 STOCK = 200  # per item, five items: more than 300 orders of at most 3 can take
 PRICE = 2999  # make_item's price, minor units
 PASSWORD = "a-long-passphrase"
+JOB_PROCESSES = ("relay-1", "relay-2", "worker-1", "worker-2", "beat")
 PAID_EVENTS = """SELECT count(*) n, count(DISTINCT payload->>'order_id') orders
                  FROM outbox WHERE event_type = 'OrderPaid'"""
 
@@ -170,6 +181,44 @@ def check_the_sales_report(stack: Stack, apis: list[Process], placed: list[dict[
     )
 
 
+def check_the_job_processes_metrics(url: str, ports: dict[str, int]) -> None:
+    """Each relay, worker and beat serves /metrics: between them every outbox event handed
+    on once and handled, every payment timed where it ran; the relays sample an empty
+    backlog. (Counters move just after the database: read them until they have.)"""
+    [events] = fetch(url, "SELECT count(*) n FROM outbox")
+
+    def scrape_all() -> dict[str, str]:
+        return {
+            name: scrape_url(f"http://127.0.0.1:{port}/metrics") for name, port in ports.items()
+        }
+
+    def counted() -> bool:
+        text = scrape_all()
+        relayed = "orderly_outbox_relayed_total"
+        handed_on = sum(sample(t, relayed, outcome="delivered") for t in text.values())
+        workers = [text["worker-1"], text["worker-2"]]
+        handled = sum(
+            sample(t, "orderly_tasks_total", task="orderly.handle_event", outcome="SUCCESS")
+            for t in workers
+        )
+        timed = "orderly_payment_provider_duration_seconds_count"
+        charges = sum(sample(t, timed, operation="payment_intents", outcome="ok") for t in workers)
+        # handed on once (by the relays, or a worker's outbox sweep); handled at least once
+        return handed_on == events["n"] and handled >= events["n"] and charges == ORDERS
+
+    eventually(counted, "the relays' and workers' counters to show every event and charge", 30)
+    beat = scrape_all()["beat"]
+    assert "orderly_tasks_published_total{" in beat, "beat published no scheduled task"
+
+    def sampled_empty(address: str) -> bool:  # sampled every second
+        body = scrape_url(address)
+        return "orderly_outbox_pending 0.0" in body and "orderly_outbox_lag_seconds 0.0" in body
+
+    for name in ("relay-1", "relay-2"):
+        address = f"http://127.0.0.1:{ports[name]}/metrics"
+        eventually(partial(sampled_empty, address), f"{name} to sample an empty outbox", 30)
+
+
 def test_two_of_everything_pay_each_order_once(
     tmp_path: Path, postgres_url: str, redis_broker: dict[str, str]
 ) -> None:
@@ -187,8 +236,16 @@ def test_two_of_everything_pay_each_order_once(
     stack = Stack(tmp_path, settings)  # SMTP sink, provider, API, relay, worker
     try:
         apis = [stack.api, stack.start_api()]
-        stack.start_relay()
-        jobs = [stack.worker, stack.start_worker(concurrency=2), stack.start_beat()]
+        stack.relay.stop()  # relays, workers and beat serving /metrics instead
+        stack.worker.stop()
+        ports = {name: free_port() for name in JOB_PROCESSES}
+        for name in ("relay-1", "relay-2"):
+            stack.start_relay(metrics_port=ports[name])
+        jobs = [
+            stack.start_worker(metrics_port=ports["worker-1"]),
+            stack.start_worker(concurrency=2, metrics_port=ports["worker-2"]),
+            stack.start_beat(metrics_port=ports["beat"]),
+        ]
         items = [make_item(postgres_url, stock=STOCK) for _ in range(5)]
         customers = [stack.customer(apis[n % 2]) for n in range(CUSTOMERS)]
         placed = place_orders(apis, customers, items)
@@ -203,6 +260,7 @@ def test_two_of_everything_pay_each_order_once(
             served = sum(order["api"] == n for order in placed)
             assert sample(text, "orderly_orders_total", event="placed") == served
             assert sample(text, "orderly_outbox_pending") == 0
+        check_the_job_processes_metrics(postgres_url, ports)
 
         check_beat_expires_an_unpaid_order(stack, postgres_url, customers[0], items, jobs)
         check_the_sales_report(stack, apis, placed)
