@@ -126,6 +126,7 @@ class Traffic:
     customers: list[dict[str, str]]
     items: list[str]
     methods: tuple[str, ...] = ("pm_card_visa",)
+    pause: float = 0.0  # seconds each thread waits between its requests
     answers: list[Answer] = field(default_factory=list)
     placed: dict[str, int] = field(default_factory=dict)  # order id -> quantity (201s)
     _stop: threading.Event = field(default_factory=threading.Event)
@@ -163,6 +164,7 @@ class Traffic:
                     self._read(client, customer)
                 else:
                     self._order(client, customer, rng)
+                time.sleep(self.pause)
         finally:
             for client in clients:
                 client.close()
