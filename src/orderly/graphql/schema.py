@@ -9,12 +9,16 @@ from collections.abc import Callable
 from functools import partial
 
 import strawberry
+from graphql.validation import ASTValidationRule
 from strawberry.extensions import (
+    AddValidationRules,
     DisableIntrospection,
-    MaxAliasesLimiter,
     MaxTokensLimiter,
-    QueryDepthLimiter,
+    ParserCache,
     SchemaExtension,
+    ValidationCache,
+    max_aliases,
+    query_depth_limiter,
 )
 
 from orderly.core.config import Environment, Settings
@@ -24,10 +28,17 @@ from orderly.graphql.observability import OperationMetrics
 from orderly.graphql.queries import Query
 from orderly.graphql.subscriptions import Subscription
 
+CACHED_DOCUMENTS = 256
+
 
 def default_on(setting: bool | None, settings: Settings) -> bool:
     """A switch that is on outside production unless set."""
     return setting if setting is not None else settings.environment is not Environment.PRODUCTION
+
+
+def limit_rules(settings: Settings) -> list[type[ASTValidationRule]]:
+    depth = query_depth_limiter.create_validator(settings.graphql_max_depth, None, None)
+    return [depth, max_aliases.create_validator(settings.graphql_max_aliases)]
 
 
 def build_schema(settings: Settings | None = None) -> strawberry.Schema:
@@ -40,12 +51,18 @@ def build_schema(settings: Settings | None = None) -> strawberry.Schema:
     if settings.environment is Environment.PRODUCTION:
         extensions.append(MaskUnexpected)
     extensions += [
-        partial(QueryDepthLimiter, max_depth=settings.graphql_max_depth),
+        # QueryDepthLimiter's and MaxAliasesLimiter's rules, made once: built per operation,
+        # each would be a new class, and the validation cache (keyed by the rules) would
+        # never hit.
+        partial(AddValidationRules, limit_rules(settings)),
         partial(MaxTokensLimiter, max_token_count=settings.graphql_max_tokens),
-        partial(MaxAliasesLimiter, max_alias_count=settings.graphql_max_aliases),
     ]
     if not default_on(settings.graphql_introspection, settings):
         extensions.append(DisableIntrospection)
+    # A document seen before is neither parsed nor validated again (clients send the same
+    # few documents); the limits above are validation rules, so a refused one stays refused.
+    extensions += [partial(ParserCache, maxsize=CACHED_DOCUMENTS)]
+    extensions += [partial(ValidationCache, maxsize=CACHED_DOCUMENTS)]
     return CodedSchema(
         query=Query, mutation=Mutation, subscription=Subscription, extensions=extensions
     )
