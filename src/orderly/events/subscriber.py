@@ -5,7 +5,8 @@ listener is subscribed (again) and each time it lost the connection: it resynchr
 then (the live streams ask for a snapshot, the catalog cache drops what it holds).
 
 The connection is the listener's own: no ``socket_timeout`` (an idle channel is normal),
-``health_check_interval`` to notice a dead peer, reconnect with exponential backoff.
+``health_check_interval`` to notice a dead peer, reconnect with exponential backoff, and
+``client_name`` (its ``CLIENT SETNAME``, which ``CLIENT LIST`` shows) when one is given.
 """
 
 from __future__ import annotations
@@ -32,6 +33,7 @@ class ChannelListener:
         on_message: OnMessage,
         on_subscribed: OnSubscribed,
         on_lost: Callable[[], None] = lambda: None,
+        client_name: str | None = None,
         health_check_interval: float = 10.0,
         max_backoff: float = 5.0,
     ) -> None:
@@ -40,6 +42,7 @@ class ChannelListener:
         self._on_message = on_message
         self._on_subscribed = on_subscribed
         self._on_lost = on_lost
+        self._client_name = client_name
         self._health_check_interval = health_check_interval
         self._max_backoff = max_backoff
         self._task: asyncio.Task[None] | None = None
@@ -66,6 +69,7 @@ class ChannelListener:
                 socket_timeout=None,
                 socket_connect_timeout=5,
                 health_check_interval=int(self._health_check_interval),
+                client_name=self._client_name,
             )
             try:
                 async with client.pubsub(ignore_subscribe_messages=True) as pubsub:
