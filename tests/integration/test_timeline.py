@@ -11,7 +11,7 @@ import pytest
 from sqlalchemy import func, select
 
 from orderly.container import Container
-from orderly.models import Item, Order, Role, TimelineEntry
+from orderly.models import Item, Order, TimelineEntry
 from tests.conftest import Account, assert_problem, make_account
 from tests.integration.test_items import add_item
 from tests.integration.test_orders import ORDERS, lines, place, run_jobs
@@ -170,8 +170,3 @@ async def test_concurrent_changes_leave_no_gap_and_no_duplicate(
             select(Order.timeline_position).where(Order.id == uuid.UUID(order_id))
         )
     assert (count, position) == (15, 15)
-
-
-@pytest.fixture
-async def admin(container: Container) -> Account:
-    return await make_account(container, "ada@example.com", role=Role.ADMIN)
