@@ -78,11 +78,12 @@ async def seed(url: str) -> Seeded:
                 "role",
                 "is_active",
                 "token_version",
+                "failed_logins",
                 "created_at",
                 "updated_at",
             ],
             records=[
-                (u, e, PASSWORD_HASH, "Bench", "customer", True, 0, now, now) for u, e in users
+                (u, e, PASSWORD_HASH, "Bench", "customer", True, 0, 0, now, now) for u, e in users
             ],
         )
         await connection.copy_records_to_table(  # the session each user's token names
