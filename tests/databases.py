@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import uuid
+from collections.abc import Iterator
 from pathlib import Path
 
 import asyncpg
@@ -29,7 +30,7 @@ def unavailable(what: str, error: BaseException) -> None:
 
 
 def create_postgres_database(services: ServiceSettings) -> str:
-    """A new, migrated database named orderly_test_<random>; returns its URL."""
+    """A new, empty database named orderly_test_<random>; returns its URL."""
     name = f"orderly_test_{uuid.uuid4().hex[:12]}"
     admin_dsn = _asyncpg_dsn(services.postgres_url)
 
@@ -61,6 +62,16 @@ def drop_postgres_database(services: ServiceSettings, url: str) -> None:
             await connection.close()
 
     asyncio.run(drop())
+
+
+def migrated_postgres(services: ServiceSettings) -> Iterator[str]:
+    """A new PostgreSQL database at the head revision (its URL), dropped after."""
+    url = create_postgres_database(services)
+    try:
+        migrate_to_head(url)
+        yield url
+    finally:
+        drop_postgres_database(services, url)
 
 
 def create_sqlite_database(directory: Path) -> str:

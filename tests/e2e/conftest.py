@@ -13,25 +13,14 @@ import redis
 from orderly.container import Container
 from orderly.core.config import Environment, Settings
 from tests.conftest import TEST_SECRET
-from tests.databases import (
-    create_postgres_database,
-    drop_postgres_database,
-    migrate_to_head,
-    unavailable,
-)
+from tests.databases import migrated_postgres, unavailable
 from tests.services import ServiceSettings
 
 
 @pytest.fixture(scope="module")
 def postgres_url() -> Iterator[str]:
     """A migrated PostgreSQL database of this module's own, dropped afterwards."""
-    services = ServiceSettings()
-    url = create_postgres_database(services)
-    try:
-        migrate_to_head(url)
-        yield url
-    finally:
-        drop_postgres_database(services, url)
+    yield from migrated_postgres(ServiceSettings())
 
 
 @pytest.fixture

@@ -17,7 +17,7 @@ from pathlib import Path
 import httpx
 import pytest
 
-from tests.databases import create_postgres_database, drop_postgres_database, migrate_to_head
+from tests.databases import migrated_postgres
 from tests.faults import Traffic, check_invariants, describe, outage, query, settled
 from tests.metrics import sample
 from tests.processes import Stack, eventually, free_port, make_item
@@ -81,13 +81,7 @@ class Shop:
 @pytest.fixture
 def postgres_url() -> Iterator[str]:
     """A database of each test's own: the invariant checker looks at every order in it."""
-    services = ServiceSettings()
-    url = create_postgres_database(services)
-    try:
-        migrate_to_head(url)
-        yield url
-    finally:
-        drop_postgres_database(services, url)
+    yield from migrated_postgres(ServiceSettings())
 
 
 @pytest.fixture
