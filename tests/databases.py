@@ -74,6 +74,20 @@ def migrated_postgres(services: ServiceSettings) -> Iterator[str]:
         drop_postgres_database(services, url)
 
 
+def query(url: str, sql: str) -> list[asyncpg.Record]:
+    """The rows of ``sql`` on the PostgreSQL database at ``url``, over a connection of its own
+    (for tests that look at what processes under test wrote)."""
+
+    async def run() -> list[asyncpg.Record]:
+        connection = await asyncpg.connect(_asyncpg_dsn(url), timeout=10)
+        try:
+            return list(await connection.fetch(sql))
+        finally:
+            await connection.close()
+
+    return asyncio.run(run())
+
+
 def create_sqlite_database(directory: Path) -> str:
     return f"sqlite+aiosqlite:///{directory / 'orderly-test.db'}"
 

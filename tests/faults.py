@@ -5,7 +5,6 @@ the outbox. Every wait and every loop is bounded in count and time."""
 
 from __future__ import annotations
 
-import asyncio
 import glob
 import random
 import shutil
@@ -22,8 +21,8 @@ from typing import Any
 
 import asyncpg
 import httpx
-from sqlalchemy.engine import make_url
 
+from tests.databases import query
 from tests.processes import Process, Stack, received
 
 # Statuses as orderly's model defines them (models/order.py): which hold stock, which keep money
@@ -219,19 +218,6 @@ class Traffic:
 
 
 # -- the invariant checker -------------------------------------------------------------------
-
-
-def query(url: str, sql: str) -> list[asyncpg.Record]:
-    dsn = make_url(url).set(drivername="postgresql").render_as_string(hide_password=False)
-
-    async def run() -> list[asyncpg.Record]:
-        connection = await asyncpg.connect(dsn, timeout=10)
-        try:
-            return list(await connection.fetch(sql))
-        finally:
-            await connection.close()
-
-    return asyncio.run(run())
 
 
 @dataclass

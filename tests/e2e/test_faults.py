@@ -17,8 +17,8 @@ from pathlib import Path
 import httpx
 import pytest
 
-from tests.databases import migrated_postgres
-from tests.faults import Traffic, check_invariants, describe, outage, query, settled
+from tests.databases import migrated_postgres, query
+from tests.faults import Traffic, check_invariants, describe, outage, settled
 from tests.metrics import sample
 from tests.processes import Stack, eventually, free_port, make_item
 from tests.services import ServiceSettings

@@ -5,7 +5,6 @@ outbox drains; beat expires an unpaid order and the sales-report chain runs on t
 
 from __future__ import annotations
 
-import asyncio
 import random
 import subprocess
 import time
@@ -15,11 +14,10 @@ from functools import partial
 from pathlib import Path
 from typing import Any
 
-import asyncpg
 import httpx
 import pytest
-from sqlalchemy.engine import make_url
 
+from tests.databases import query
 from tests.metrics import sample, scrape_url
 from tests.processes import (
     ORDERLY,
@@ -44,27 +42,14 @@ PAID_EVENTS = """SELECT count(*) n, count(DISTINCT payload->>'order_id') orders
                  FROM outbox WHERE event_type = 'OrderPaid'"""
 
 
-def fetch(url: str, sql: str) -> list[asyncpg.Record]:
-    dsn = make_url(url).set(drivername="postgresql").render_as_string(hide_password=False)
-
-    async def run() -> list[asyncpg.Record]:
-        connection = await asyncpg.connect(dsn)
-        try:
-            return list(await connection.fetch(sql))
-        finally:
-            await connection.close()
-
-    return asyncio.run(run())
-
-
 def statuses(url: str) -> dict[str, int]:
-    rows = fetch(url, "SELECT status, count(*) n FROM orders GROUP BY status")
+    rows = query(url, "SELECT status, count(*) n FROM orders GROUP BY status")
     return {row["status"]: row["n"] for row in rows}
 
 
 def stock_taken(url: str, items: list[str]) -> int:
     ids = ", ".join(f"'{item}'" for item in items)  # uuids we made
-    [row] = fetch(url, f"SELECT sum(stock) s FROM items WHERE id IN ({ids})")  # noqa: S608
+    [row] = query(url, f"SELECT sum(stock) s FROM items WHERE id IN ({ids})")  # noqa: S608
     return STOCK * len(items) - int(row["s"])
 
 
@@ -111,12 +96,12 @@ def check_each_order_paid_and_mailed_once(
     eventually(lambda: len(confirmations(stack.mail)) == ORDERS, "every confirmation", 120)
     assert confirmations(stack.mail) == Counter({order["id"]: 1 for order in placed})
     # no event handled twice: one OrderPaid per order, every mail from a distinct event
-    [paid] = fetch(url, PAID_EVENTS)
+    [paid] = query(url, PAID_EVENTS)
     assert (paid["n"], paid["orders"]) == (ORDERS, ORDERS)
     message_ids = [m["Message-ID"] for m in received(stack.mail)]
     assert len(message_ids) == len(set(message_ids))
     eventually(
-        lambda: not fetch(url, "SELECT id FROM outbox WHERE published_at IS NULL"),
+        lambda: not query(url, "SELECT id FROM outbox WHERE published_at IS NULL"),
         "the outbox to drain",
     )
 
@@ -185,7 +170,7 @@ def check_the_job_processes_metrics(url: str, ports: dict[str, int]) -> None:
     """Each relay, worker and beat serves /metrics: between them every outbox event handed
     on once and handled, every payment timed where it ran; the relays sample an empty
     backlog. (Counters move just after the database: read them until they have.)"""
-    [events] = fetch(url, "SELECT count(*) n FROM outbox")
+    [events] = query(url, "SELECT count(*) n FROM outbox")
 
     def scrape_all() -> dict[str, str]:
         return {

@@ -16,7 +16,8 @@ from pathlib import Path
 import httpx
 import pytest
 
-from tests.faults import PASSWORD, query
+from tests.databases import query
+from tests.faults import PASSWORD
 from tests.processes import Process, make_item, start_orderly
 
 pytestmark = [pytest.mark.postgres, pytest.mark.slow]

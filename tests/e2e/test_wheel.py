@@ -3,18 +3,15 @@ environment outside it, ``orderly migrate`` creates every table in an empty Post
 
 from __future__ import annotations
 
-import asyncio
 import shutil
 import subprocess
 import zipfile
 from pathlib import Path
 
-import asyncpg
 import pytest
-from sqlalchemy.engine import make_url
 
 from orderly.models import Base
-from tests.databases import create_postgres_database, drop_postgres_database
+from tests.databases import create_postgres_database, drop_postgres_database, query
 from tests.processes import clean_env
 from tests.services import ServiceSettings
 
@@ -39,19 +36,8 @@ def _run(*args: str, cwd: Path, env: dict[str, str] | None = None) -> str:
 
 
 def _tables(url: str) -> set[str]:
-    dsn = make_url(url).set(drivername="postgresql").render_as_string(hide_password=False)
-
-    async def read() -> set[str]:
-        connection = await asyncpg.connect(dsn)
-        try:
-            rows = await connection.fetch(
-                "SELECT tablename FROM pg_tables WHERE schemaname = 'public'"
-            )
-        finally:
-            await connection.close()
-        return {row["tablename"] for row in rows}
-
-    return asyncio.run(read())
+    rows = query(url, "SELECT tablename FROM pg_tables WHERE schemaname = 'public'")
+    return {row["tablename"] for row in rows}
 
 
 def test_the_installed_wheel_migrates_an_empty_database(tmp_path: Path) -> None:
