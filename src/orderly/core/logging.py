@@ -37,6 +37,22 @@ def redact(_: Any, __: str, event: MutableMapping[str, Any]) -> MutableMapping[s
     return event
 
 
+class _Formatter(structlog.stdlib.ProcessorFormatter):
+    """``ProcessorFormatter`` without its copy of every record: a line logged through
+    structlog (its event dict in ``record.msg``, already through the shared processors) is
+    rendered from a copy of that dict; other libraries' lines take the usual way."""
+
+    def __init__(self, renderer: structlog.types.Processor, **kwargs: Any) -> None:
+        super().__init__(**kwargs)
+        self.renderer = renderer
+
+    def format(self, record: logging.LogRecord) -> str:
+        name = record.__dict__.get("_name")
+        if name is None or not isinstance(record.msg, dict):
+            return super().format(record)
+        return str(self.renderer(record.__dict__["_logger"], name, record.msg.copy()))
+
+
 def configure_logging(settings: Settings) -> None:
     shared: list[structlog.types.Processor] = [
         structlog.contextvars.merge_contextvars,
@@ -62,7 +78,8 @@ def configure_logging(settings: Settings) -> None:
     )
     handler = logging.StreamHandler(sys.stderr)
     handler.setFormatter(
-        structlog.stdlib.ProcessorFormatter(
+        _Formatter(
+            renderer,
             foreign_pre_chain=shared,
             processors=[structlog.stdlib.ProcessorFormatter.remove_processors_meta, renderer],
         )
