@@ -28,7 +28,6 @@ from tests.processes import Process, Stack, received
 # Statuses as orderly's model defines them (models/order.py): which hold stock, which keep money
 HOLDS_STOCK = {"pending_payment", "paid", "cancelling", "fulfilled"}
 CHARGED = {"paid", "cancelling", "fulfilled"}
-PASSWORD = "a-long-passphrase"
 
 
 # -- the machine's servers -------------------------------------------------------------------

@@ -21,6 +21,7 @@ import pytest
 
 ORDERLY = Path(sys.executable).with_name("orderly")
 WAIT = 45.0
+CUSTOMER_PASSWORD = "a-long-passphrase"  # register_customer's
 
 
 def free_port() -> int:
@@ -210,16 +211,7 @@ class Stack:
     # -- a customer, through the API --------------------------------------------------------
 
     def customer(self, api: Process | None = None) -> dict[str, str]:
-        email = f"c{uuid.uuid4().hex[:8]}@example.com"
-        with httpx.Client(base_url=(api or self.api).base, timeout=30) as http:
-            http.post(
-                "/api/v1/auth/register",
-                json={"email": email, "password": "a-long-passphrase", "full_name": "Cus Tomer"},
-            ).raise_for_status()
-            token = http.post(
-                "/api/v1/auth/token", data={"username": email, "password": "a-long-passphrase"}
-            ).json()["access_token"]
-        return {"email": email, "Authorization": f"Bearer {token}"}
+        return register_customer((api or self.api).base)
 
     def order(self, customer: dict[str, str], item_id: str, method: str = "pm_card_visa") -> str:
         body = {"lines": [{"item_id": item_id, "quantity": 1}], "payment_method": method}
@@ -241,6 +233,21 @@ class Stack:
         stats = httpx.get(f"{self.provider.base}/_stats", timeout=10).json()
         count: int = stats["charges"].get(f"order-{order_id}-charge", 0)
         return count
+
+
+def register_customer(base: str) -> dict[str, str]:
+    """A new customer, registered and signed in through the API at ``base``: its ``email`` and
+    the ``Authorization`` header of its access token (password ``CUSTOMER_PASSWORD``)."""
+    email = f"c{uuid.uuid4().hex[:8]}@example.com"
+    with httpx.Client(base_url=base, timeout=30) as http:
+        http.post(
+            "/api/v1/auth/register",
+            json={"email": email, "password": CUSTOMER_PASSWORD, "full_name": "Cus Tomer"},
+        ).raise_for_status()
+        token = http.post(
+            "/api/v1/auth/token", data={"username": email, "password": CUSTOMER_PASSWORD}
+        ).json()["access_token"]
+    return {"email": email, "Authorization": f"Bearer {token}"}
 
 
 def make_item(postgres_url: str, stock: int = 100) -> str:

@@ -9,7 +9,6 @@ import asyncio
 import json
 import random
 import time
-import uuid
 from collections import Counter
 from pathlib import Path
 
@@ -17,8 +16,7 @@ import httpx
 import pytest
 
 from tests.databases import query
-from tests.faults import PASSWORD
-from tests.processes import Process, make_item, start_orderly
+from tests.processes import CUSTOMER_PASSWORD, Process, make_item, register_customer, start_orderly
 
 pytestmark = [pytest.mark.postgres, pytest.mark.slow]
 SECONDS = 60
@@ -71,25 +69,12 @@ async def traffic(
                 elif roll < 0.97:
                     response = await http.get("/api/v1/orders", headers=auth)
                 else:
-                    login = {"username": customer["email"], "password": PASSWORD}
+                    login = {"username": customer["email"], "password": CUSTOMER_PASSWORD}
                     response = await http.post("/api/v1/auth/token", data=login)
                 answers[f"{response.status_code // 100}xx"] += 1
 
         await asyncio.gather(*(user(n) for n in range(CONNECTIONS)))
     return answers
-
-
-def register(api: Process) -> dict[str, str]:
-    email = f"soak{uuid.uuid4().hex[:8]}@example.com"
-    with httpx.Client(base_url=api.base, timeout=30) as http:
-        http.post(
-            "/api/v1/auth/register",
-            json={"email": email, "password": PASSWORD, "full_name": "Soak Test"},
-        ).raise_for_status()
-        token = http.post(
-            "/api/v1/auth/token", data={"username": email, "password": PASSWORD}
-        ).json()["access_token"]
-    return {"email": email, "Authorization": f"Bearer {token}"}
 
 
 def test_sixty_seconds_of_mixed_traffic(tmp_path: Path, postgres_url: str) -> None:
@@ -104,7 +89,7 @@ def test_sixty_seconds_of_mixed_traffic(tmp_path: Path, postgres_url: str) -> No
     )
     try:
         items = [make_item(postgres_url, stock=1_000_000) for _ in range(20)]
-        customers = [register(api) for _ in range(16)]
+        customers = [register_customer(api.base) for _ in range(16)]
         started = time.monotonic()
         until = started + SECONDS
         samples: list[tuple[float, int, int]] = []
