@@ -121,6 +121,10 @@ def create_app(  # noqa: PLR0915 - the composition root wires everything
         lifespan=lifespan,
         docs_url=None,  # install_docs serves both pages with their assets, no CDN
         redoc_url=None,
+        # Traces come from ORDERLY_OTEL_* (observability.py), metrics from Prometheus, so
+        # FastAPI's own OpenTelemetry stays off: on, it asks the environment for global
+        # providers on every request.
+        telemetry={"tracing": False, "metrics": False, "logs": False, "auto_configure": False},
     )
     install_error_handlers(app)
     app.state.catalog_cache = cache = catalog_cache(settings) if middleware else None
