@@ -56,7 +56,7 @@ test: lint typecheck chromium
 	$(BIN)/pytest -m "not slow"
 
 test-all: lint typecheck chromium
-	$(BIN)/pytest
+	ORDERLY_HYPOTHESIS_PROFILE=deep $(BIN)/pytest
 
 bench: bytecode
 	$(BIN)/python bench/run.py

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 from collections.abc import AsyncIterator, Iterator
 from dataclasses import dataclass
 from typing import Any
@@ -9,6 +10,8 @@ from typing import Any
 import httpx
 import pytest
 from fastapi import FastAPI
+from hypothesis import HealthCheck
+from hypothesis import settings as hypothesis_settings
 
 from orderly.container import Container
 from orderly.core.config import Environment, Settings
@@ -25,6 +28,30 @@ from tests.services import ServiceSettings
 
 PASSWORD = "s3cret-enough-pw"
 TEST_SECRET = "test-secret-key-that-is-long-enough-0123456789"
+
+# Hypothesis: "fast" (make test: few examples, derandomized so a run is reproducible) or
+# "deep" (make test-all: many, random), chosen by ORDERLY_HYPOTHESIS_PROFILE. Examples that
+# touch a database take milliseconds each: no deadline; no example database in the tree.
+hypothesis_settings.register_profile(
+    "fast",
+    max_examples=50,
+    stateful_step_count=15,
+    derandomize=True,
+    deadline=None,
+    database=None,
+    suppress_health_check=[HealthCheck.too_slow],
+)
+hypothesis_settings.register_profile(
+    "deep",
+    max_examples=500,
+    stateful_step_count=40,
+    deadline=None,
+    database=None,
+    print_blob=True,
+    suppress_health_check=[HealthCheck.too_slow],
+)
+HYPOTHESIS_PROFILE = os.environ.get("ORDERLY_HYPOTHESIS_PROFILE", "fast")
+hypothesis_settings.load_profile(HYPOTHESIS_PROFILE)
 
 
 @pytest.fixture(scope="session")
