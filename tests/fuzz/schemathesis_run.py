@@ -142,13 +142,13 @@ PEER_TOKEN: dict[str, str] = {}
 
 @schemathesis.check
 def orders_stay_with_their_owner(
-    ctx: schemathesis.CheckContext, response: schemathesis.Response, case: schemathesis.Case
+    ctx: schemathesis.CheckContext, response: schemathesis.Response, case: schemathesis.Case[Any]
 ) -> bool | None:
     """What a customer did to one of their orders (read it, its timeline, pay, cancel) is a
     404 to the other customer, as if the order did not exist (OWASP API1). Schemathesis's own
     object_level_authorization check only replays reads whose owner it could work out."""
     order_id = (case.path_parameters or {}).get("order_id")
-    peer = PEER_TOKEN.get(response.request.headers.get("Authorization", ""))
+    peer = PEER_TOKEN.get(str(response.request.headers.get("Authorization", "")))
     if order_id is None or peer is None or not 200 <= response.status_code < 300:
         return None
     replay = case.call(headers={"Authorization": peer})
@@ -222,7 +222,7 @@ def _findings(event: events.ScenarioFinished) -> Iterator[Finding]:
             failure = check.failure_info.failure
             yield Finding(
                 check=check.name,
-                operation=failure.operation,
+                operation=failure.operation or "",
                 title=failure.title or "",
                 message=failure.message,
                 reproduce=check.failure_info.code_sample,
