@@ -97,3 +97,43 @@ async def test_refund() -> None:
     refund = await client.refund(idempotency_key="r-1", reference=reference, amount_minor=1250)
     assert refund.startswith("re_")
     assert state.intents[reference]["status"] == "refunded"
+
+
+@pytest.mark.parametrize(
+    ("status", "body", "content_type"),
+    [
+        (200, b"<html>maintenance</html>", "text/html"),
+        (200, b"[1, 2]", "application/json"),
+        (200, b'{"object": "payment_intent"}', "application/json"),  # no id
+        (200, b"\xff\xfe", "application/json"),
+        (302, b"", "text/plain"),
+    ],
+)
+async def test_an_unreadable_answer_is_retried_then_unavailable(
+    status: int, body: bytes, content_type: str
+) -> None:
+    # It used to raise JSONDecodeError, KeyError or AttributeError: a 500 from the API.
+    calls: list[str] = []
+
+    def answer(request: httpx.Request) -> httpx.Response:
+        calls.append(request.headers["Idempotency-Key"])
+        return httpx.Response(status, content=body, headers={"Content-Type": content_type})
+
+    http = httpx.AsyncClient(transport=httpx.MockTransport(answer), base_url="http://provider")
+    breaker = CircuitBreaker("payments", failure_threshold=10, reset_timeout=60)
+    retry = RetryPolicy(attempts=3, initial_backoff=0.001, max_backoff=0.002)
+    client = PaymentProvider(http, breaker=breaker, retry=retry)
+    with pytest.raises(PaymentUnavailable):
+        await charge(client, "pm_card_visa")
+    assert calls == ["order-1"] * 3  # retried with the same key: it charges at most once
+
+
+async def test_a_decline_without_a_readable_body_is_still_a_decline() -> None:
+    http = httpx.AsyncClient(
+        transport=httpx.MockTransport(lambda _: httpx.Response(402, content=b"nope")),
+        base_url="http://provider",
+    )
+    breaker = CircuitBreaker("payments", failure_threshold=10, reset_timeout=60)
+    client = PaymentProvider(http, breaker=breaker, retry=RetryPolicy(attempts=1))
+    with pytest.raises(PaymentDeclined, match="declined"):
+        await charge(client, "pm_card_visa")

@@ -140,13 +140,28 @@ class PaymentProvider:
             self.breaker.record_failure()
             log.warning("payment_attempt_failed", path=path, status=response.status_code)
             raise _Transient(f"HTTP {response.status_code}")
+        body = _json_object(response)
+        if not response.is_client_error and not isinstance(body.get("id"), str):
+            # An answer we cannot read (not JSON, no id, a redirect): whether it charged is
+            # unknown, so it is retried with the same idempotency key like an outage.
+            self.breaker.record_failure()
+            log.warning("payment_answer_unreadable", path=path, status=response.status_code)
+            raise _Transient(f"unreadable answer (HTTP {response.status_code})")
         self.breaker.record_success()
-        body: dict[str, Any] = response.json()
         if response.status_code == 402:
             raise PaymentDeclined(_error_message(body, "the payment was declined"))
         if response.is_client_error:
             raise PaymentRejected(_error_message(body, f"HTTP {response.status_code}"))
         return body
+
+
+def _json_object(response: httpx.Response) -> dict[str, Any]:
+    """The answer's JSON object, or an empty one if it is not a JSON object."""
+    try:
+        body = response.json()
+    except ValueError:  # not JSON, or not UTF-8
+        return {}
+    return body if isinstance(body, dict) else {}
 
 
 def _error_message(body: dict[str, Any], default: str) -> str:
