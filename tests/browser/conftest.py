@@ -12,7 +12,7 @@ from typing import Any
 
 import httpx
 import pytest
-from playwright.async_api import Browser, BrowserContext, ConsoleMessage, Page
+from playwright.async_api import Browser, BrowserContext, ConsoleMessage, Page, Request
 
 from tests.processes import Process, start_orderly
 
@@ -78,6 +78,26 @@ class Console:
 @pytest.fixture(scope="module")
 def console() -> Console:
     return Console()
+
+
+async def open_page(browser: Browser, console: Console, server: Process) -> tuple[Page, list[str]]:
+    """A page in a new context whose console is watched, and the list of every URL it
+    requests (``foreign`` tells which came from elsewhere than ``server``)."""
+    context = await browser.new_context()
+    page = await context.new_page()
+    console.watch(page)
+    requested: list[str] = []
+
+    def on_request(request: Request) -> None:
+        requested.append(request.url)
+
+    page.on("request", on_request)
+    return page, requested
+
+
+def foreign(requested: list[str], server: Process) -> list[str]:
+    """The requested URLs not served by ``server`` (``data:`` and ``blob:`` are the page's own)."""
+    return [url for url in requested if not url.startswith((server.base, "data:", "blob:"))]
 
 
 async def shot(page: Page, name: str) -> None:

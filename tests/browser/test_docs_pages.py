@@ -6,30 +6,12 @@ tests/artifacts/."""
 
 from __future__ import annotations
 
-from playwright.async_api import Browser, Page, Request, expect
+from playwright.async_api import Browser, expect
 
-from tests.browser.conftest import ADMIN_EMAIL, ADMIN_PASSWORD, Console, shot
+from tests.browser.conftest import ADMIN_EMAIL, ADMIN_PASSWORD, Console, foreign, open_page, shot
 from tests.processes import Process
 
 WAIT_MS = 30_000
-
-
-async def open_page(browser: Browser, console: Console, server: Process) -> tuple[Page, list[str]]:
-    """A new page whose console is watched, and the list of every URL it requests."""
-    context = await browser.new_context()
-    page = await context.new_page()
-    console.watch(page)
-    requested: list[str] = []
-
-    def on_request(request: Request) -> None:
-        requested.append(request.url)
-
-    page.on("request", on_request)
-    return page, requested
-
-
-def foreign(requested: list[str], server: Process) -> list[str]:
-    return [url for url in requested if not url.startswith((server.base, "data:", "blob:"))]
 
 
 async def test_swagger_ui_lists_the_operations_and_authorizes_with_a_password(

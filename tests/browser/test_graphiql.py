@@ -4,9 +4,9 @@ a query typed into the editor answers. Screenshot in tests/artifacts/."""
 
 from __future__ import annotations
 
-from playwright.async_api import Browser, Request, expect
+from playwright.async_api import Browser, expect
 
-from tests.browser.conftest import Console, shot
+from tests.browser.conftest import Console, foreign, open_page, shot
 from tests.processes import Process
 
 WAIT_MS = 30_000
@@ -15,15 +15,7 @@ WAIT_MS = 30_000
 async def test_graphiql_renders_and_runs_a_query(
     browser: Browser, server: Process, console: Console
 ) -> None:
-    context = await browser.new_context()
-    page = await context.new_page()
-    console.watch(page)
-    requested: list[str] = []
-
-    def on_request(request: Request) -> None:
-        requested.append(request.url)
-
-    page.on("request", on_request)
+    page, requested = await open_page(browser, console, server)
     async with page.expect_response(
         lambda r: r.url.endswith("/graphql") and r.request.method == "POST", timeout=WAIT_MS
     ) as introspection:
@@ -41,7 +33,7 @@ async def test_graphiql_renders_and_runs_a_query(
     assert len(body["data"]["items"]["edges"]) == 2, body
     await expect(page.locator(".graphiql-response")).to_contain_text("edges", timeout=WAIT_MS)
     await shot(page, "graphiql")
-    assert [url for url in requested if not url.startswith((server.base, "data:"))] == []
+    assert foreign(requested, server) == []
     assert console.csp_violations() == []
     assert [m for m in console.messages if m.startswith(("pageerror", "error"))] == []
-    await context.close()
+    await page.context.close()
