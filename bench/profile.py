@@ -3,7 +3,7 @@
     .venv/bin/python bench/profile.py [--requests 400]
 
 Seeds the same PostgreSQL database as bench/run.py, builds the application with the
-benchmark's settings and calls it as an ASGI server would with scenarios 1-4 (middleware,
+benchmark's settings and calls it as an ASGI server would with scenarios 1-4 and 1g (middleware,
 routing, services, SQLAlchemy, asyncpg), 8 requests at a time. For each scenario it prints
 and saves the CPU time per request without the profiler (best of 8 rounds of 200), the
 functions that take the most time (self time) and the call tree; then the same CPU figure
@@ -33,6 +33,7 @@ import baselines
 from harness import ROOT, commit, save
 from orderly.core.config import Settings
 from orderly.main import create_app
+from run import GRAPHQL_CATALOG
 from seed import POSTGRES, Seeded, access_tokens, drop_database, prepare, server_env
 
 CONCURRENCY = int(os.environ.get("BENCH_CONCURRENCY", "8"))
@@ -71,7 +72,22 @@ def scenarios(seeded: Seeded, tokens: dict[uuid.UUID, str]) -> dict[str, Request
     def orders(_: int) -> Call:
         return "GET", "/api/v1/orders", [bearer(seeded.heavy_user)], b""
 
-    return {"s1-items": items, "s2-item": item, "s3-order": order, "s4-orders": orders}
+    graphql_body = json.dumps({"query": GRAPHQL_CATALOG}).encode()
+
+    def graphql_items(_: int) -> Call:
+        headers = [
+            (b"content-type", b"application/json"),
+            (b"content-length", str(len(graphql_body)).encode()),
+        ]
+        return "POST", "/graphql", headers, graphql_body
+
+    return {
+        "s1-items": items,
+        "s1g-graphql": graphql_items,
+        "s2-item": item,
+        "s3-order": order,
+        "s4-orders": orders,
+    }
 
 
 async def call(app: ASGIApp, request: Call) -> tuple[int, bytes]:
@@ -175,7 +191,7 @@ async def _baseline_cpu(
     cpu: dict[str, float] = {}
     async with app.router.lifespan_context(app):
         for name, request in scenarios(seeded, tokens).items():
-            if name == "s2-item" or (only and name not in only.split(",")):
+            if name in ("s1g-graphql", "s2-item") or (only and name not in only.split(",")):
                 continue
             await drive(app, request, 100, 50_000)
             rounds = [await drive(app, request, 200, 60_000 + 200 * r) for r in range(ROUNDS)]

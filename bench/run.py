@@ -197,7 +197,13 @@ def main() -> None:
             if "1" in only:
                 path = "/api/v1/items?limit=20"
                 measure("1 GET /api/v1/items?limit=20", server.base, path, "s1")
-                measure("1g POST /graphql, page of 1", server.base, "", "s1g", scripts["graphql"])
+                measure(
+                    "1g POST /graphql, page of 1",
+                    server.base,
+                    "/graphql",
+                    "s1g",
+                    scripts["graphql"],
+                )
             if "2" in only:
                 measure("2 GET /api/v1/items/{id}", server.base, "", "s2", scripts["item"])
             if "3" in only:
