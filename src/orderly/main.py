@@ -121,6 +121,7 @@ def create_app(  # noqa: PLR0915 - the composition root wires everything
         lifespan=lifespan,
         docs_url=None,  # install_docs serves both pages with their assets, no CDN
         redoc_url=None,
+        openapi_url="/openapi.json" if settings.serves_docs else None,
         # Traces come from ORDERLY_OTEL_* (observability.py), metrics from Prometheus, so
         # FastAPI's own OpenTelemetry stays off: on, it asks the environment for global
         # providers on every request.
@@ -130,7 +131,8 @@ def create_app(  # noqa: PLR0915 - the composition root wires everything
     app.state.catalog_cache = cache = catalog_cache(settings) if middleware else None
     admin = install_admin(app, settings)
     install_openapi(app)
-    install_docs(app)
+    if settings.serves_docs:
+        install_docs(app)
     document_webhooks(app)
     app.include_router(health.router)
     app.include_router(metrics.router)

@@ -145,6 +145,10 @@ class Settings(BaseSettings):
         default=None, description="value of the Deprecation header on /api/v1 (e.g. @1798761600)"
     )
     api_v1_sunset: str | None = Field(default=None, description="HTTP date for the Sunset header")
+    docs_enabled: bool | None = Field(
+        default=None,
+        description="serve /docs, /redoc and /openapi.json; default: not in production",
+    )
 
     order_payment_timeout: int = Field(
         default=1800, ge=1, description="seconds before an unpaid order expires"
@@ -309,6 +313,12 @@ class Settings(BaseSettings):
         if self.seed_demo_data is not None:
             return self.seed_demo_data
         return self.environment is Environment.DEVELOPMENT
+
+    @property
+    def serves_docs(self) -> bool:
+        if self.docs_enabled is not None:
+            return self.docs_enabled
+        return self.environment is not Environment.PRODUCTION
 
     @property
     def webhooks_need_https(self) -> bool:
