@@ -5,10 +5,11 @@ from __future__ import annotations
 
 import inspect
 import json
+import os
 import re
 import time
-import uuid
 from collections.abc import Iterable
+from functools import lru_cache
 from typing import Any
 
 import structlog
@@ -20,6 +21,14 @@ from orderly.core import metrics
 
 access_log = structlog.get_logger("orderly.access")
 _REQUEST_ID = re.compile(r"^[A-Za-z0-9._:-]{1,128}$")
+
+
+def _value(headers: Iterable[tuple[bytes, bytes]], name: bytes) -> bytes | None:
+    """The first ``name`` header's value in an answer's headers."""
+    for key, value in headers:
+        if key == name:
+            return value
+    return None
 
 
 def _header(scope: Scope, name: bytes) -> str | None:
@@ -62,6 +71,17 @@ def route_template(scope: Scope) -> str:
     return "unmatched"
 
 
+@lru_cache(maxsize=4096)
+def _series(method: str, route: str, status: int) -> tuple[Any, Any]:
+    """The request counter's and the latency histogram's series for these labels (their
+    ``labels()`` checks and locks on every call). Bounded as the labels are: methods the
+    server parses, route templates, statuses."""
+    return (
+        metrics.HTTP_REQUESTS.labels(method, route, str(status)),
+        metrics.HTTP_LATENCY.labels(method, route),
+    )
+
+
 class RequestContextMiddleware:
     """Request id (accepted from ``X-Request-ID`` when sane), one access-log line per request,
     ``Server-Timing``, and the HTTP metrics, labelled by route template rather than raw path."""
@@ -74,7 +94,7 @@ class RequestContextMiddleware:
             await self.app(scope, receive, send)
             return
         offered = _header(scope, b"x-request-id")
-        request_id = offered if offered and _REQUEST_ID.match(offered) else uuid.uuid4().hex
+        request_id = offered if offered and _REQUEST_ID.match(offered) else os.urandom(16).hex()
         state: dict[str, Any] = scope.setdefault("state", {})
         state["request_id"] = request_id
         structlog.contextvars.clear_contextvars()
@@ -87,15 +107,15 @@ class RequestContextMiddleware:
             nonlocal status, streaming
             if message["type"] == "http.response.start":
                 status = message["status"]
-                streaming = any(
-                    name == b"content-type" and value.startswith(b"text/event-stream")
-                    for name, value in message.get("headers", ())
-                )
+                headers = message.get("headers", ())
+                content_type = _value(headers, b"content-type") or b""
+                streaming = content_type.startswith(b"text/event-stream")
                 elapsed_ms = (time.perf_counter() - started) * 1000
-                headers = list(message.get("headers", ()))
-                headers.append((b"x-request-id", request_id.encode()))
-                headers.append((b"server-timing", f"app;dur={elapsed_ms:.1f}".encode()))
-                message["headers"] = headers
+                message["headers"] = [
+                    *headers,
+                    (b"x-request-id", request_id.encode()),
+                    (b"server-timing", f"app;dur={elapsed_ms:.1f}".encode()),
+                ]
             await send(message)
 
         metrics.HTTP_IN_FLIGHT.inc()
@@ -106,9 +126,10 @@ class RequestContextMiddleware:
             duration = time.perf_counter() - started
             template = route_template(scope)
             method = scope["method"]
-            metrics.HTTP_REQUESTS.labels(method, template, str(status)).inc()
+            requests, latency = _series(method, template, status)
+            requests.inc()
             if not streaming:
-                metrics.HTTP_LATENCY.labels(method, template).observe(duration)
+                latency.observe(duration)
             client = scope.get("client")
             access_log.info(
                 "request",
@@ -201,7 +222,13 @@ class SecurityHeadersMiddleware:
 
     def __init__(self, app: ASGIApp, *, hsts: bool) -> None:
         self.app = app
-        self.hsts = hsts
+        self.headers = [
+            (b"x-content-type-options", b"nosniff"),
+            (b"x-frame-options", b"DENY"),
+            (b"referrer-policy", b"strict-origin-when-cross-origin"),
+        ]
+        if hsts:
+            self.headers.append((b"strict-transport-security", b"max-age=31536000"))
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
@@ -219,18 +246,11 @@ class SecurityHeadersMiddleware:
 
         async def send_with_headers(message: Message) -> None:
             if message["type"] == "http.response.start":
-                headers = list(message.get("headers", ()))
-                headers += [
-                    (b"x-content-type-options", b"nosniff"),
-                    (b"x-frame-options", b"DENY"),
-                    (b"referrer-policy", b"strict-origin-when-cross-origin"),
-                ]
+                headers = [*message.get("headers", ()), *self.headers]
                 # A page with a policy of its own keeps it (GraphiQL: graphql/ide.py); two
                 # policies would both apply, the stricter blanking the page.
-                if not any(name == b"content-security-policy" for name, _ in headers):
+                if _value(headers, b"content-security-policy") is None:
                     headers.append((b"content-security-policy", csp))
-                if self.hsts:
-                    headers.append((b"strict-transport-security", b"max-age=31536000"))
                 message["headers"] = headers
             await send(message)
 
