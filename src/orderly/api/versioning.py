@@ -12,6 +12,8 @@ from orderly.core.middleware import send_problem
 VERSIONS = ("1", "2")
 LATEST = "2"
 VENDOR_MEDIA = "application/vnd.orderly.v{version}+json"
+# "/api/v1/" (a path's first 8 characters) or "/api/v1" (the whole path) -> "1"
+_VERSIONED = {p.format(v): v for v in VERSIONS for p in ("/api/v{}/", "/api/v{}")}
 
 
 def negotiate(accept: str | None, explicit: str | None) -> str | None:
@@ -33,21 +35,20 @@ class ApiVersionMiddleware:
         self, app: ASGIApp, *, deprecation: str | None = None, sunset: str | None = None
     ) -> None:
         self.app = app
-        self.v1_headers: list[tuple[bytes, bytes]] = []
+        # The headers each version's answers get, built once.
+        self.headers = {v: [(b"api-version", v.encode())] for v in VERSIONS}
         if deprecation:
-            self.v1_headers.append((b"deprecation", deprecation.encode()))
+            self.headers["1"].append((b"deprecation", deprecation.encode()))
         if sunset:
-            self.v1_headers.append((b"sunset", sunset.encode()))
-            self.v1_headers.append((b"link", b'</api/v2>; rel="successor-version"'))
+            self.headers["1"].append((b"sunset", sunset.encode()))
+            self.headers["1"].append((b"link", b'</api/v2>; rel="successor-version"'))
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         path: str = scope.get("path", "")
         if scope["type"] != "http" or not path.startswith("/api/"):
             await self.app(scope, receive, send)
             return
-        version = next(
-            (v for v in VERSIONS if path == f"/api/v{v}" or path.startswith(f"/api/v{v}/")), None
-        )
+        version = _VERSIONED.get(path[:8]) or _VERSIONED.get(path)
         if version is None:
             headers = dict(scope.get("headers", ()))
             version = negotiate(_text(headers.get(b"accept")), _text(headers.get(b"x-api-version")))
@@ -64,9 +65,7 @@ class ApiVersionMiddleware:
             scope["path"] = f"/api/v{version}{path[4:]}"
             scope["raw_path"] = scope["path"].encode()
 
-        extra = [(b"api-version", version.encode())]
-        if version == "1":
-            extra += self.v1_headers
+        extra = self.headers[version]
 
         async def send_with_version(message: Message) -> None:
             if message["type"] == "http.response.start":
