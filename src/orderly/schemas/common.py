@@ -2,10 +2,11 @@
 
 from __future__ import annotations
 
+from datetime import date
 from typing import Annotated, Any, Generic, TypeVar
 
 from fastapi import Query
-from pydantic import BaseModel, BeforeValidator, ConfigDict, Field
+from pydantic import AwareDatetime, BaseModel, BeforeValidator, ConfigDict, Field
 from pydantic_core import PydanticCustomError
 
 MAX_PAGE_SIZE = 100
@@ -19,6 +20,20 @@ def _refuse_strings_and_booleans(value: Any) -> Any:
 
 JsonInt = Annotated[int, BeforeValidator(_refuse_strings_and_booleans)]
 """An integer as JSON Schema counts one: 3 and 3.0 (StrictInt refused 3.0), never "3" or true."""
+
+
+def _refuse_non_strings(value: Any) -> Any:
+    if not isinstance(value, str | date):
+        raise PydanticCustomError("date_type", "Input should be a date as YYYY-MM-DD")
+    return value
+
+
+JsonDate = Annotated[date, BeforeValidator(_refuse_non_strings)]
+"""A date as the document says (a YYYY-MM-DD string); pydantic alone also took 0 or 1.5e9 as
+a Unix time."""
+
+JsonDateTime = Annotated[AwareDatetime, BeforeValidator(_refuse_non_strings)]
+"""A date-time with its offset, as an RFC 3339 string (not a Unix time)."""
 
 
 class Pagination(BaseModel):

@@ -8,14 +8,14 @@ from datetime import date
 from pydantic import BaseModel, ConfigDict, Field
 
 from orderly.models import ReportStatus, SalesReport
-from orderly.schemas.common import RequestModel
+from orderly.schemas.common import JsonDate, RequestModel
 
 
 class SalesReportCreate(RequestModel):
     model_config = ConfigDict(populate_by_name=True, extra="forbid")
 
-    date_from: date = Field(alias="from")
-    date_to: date = Field(alias="to")
+    date_from: JsonDate = Field(alias="from")
+    date_to: JsonDate = Field(alias="to")
 
 
 class ReportRead(BaseModel):

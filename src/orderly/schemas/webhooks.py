@@ -7,12 +7,12 @@ import uuid
 from datetime import datetime
 from typing import Annotated, Any
 
-from pydantic import AwareDatetime, BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field
 
 from orderly.events.webhooks import WEBHOOK_EVENTS
 from orderly.models import WebhookAttempt, WebhookDelivery, WebhookEndpoint
 from orderly.models.webhook import DeliveryStatus
-from orderly.schemas.common import RequestModel
+from orderly.schemas.common import JsonDateTime, RequestModel
 from orderly.schemas.text import MultiLine, Omittable, SingleLine
 
 Url = Annotated[str, Field(min_length=1, max_length=2000), SingleLine]
@@ -114,7 +114,7 @@ class WebhookDeliveryDetail(WebhookDeliveryRead):
 
 
 class ReplayFailed(RequestModel):
-    since: AwareDatetime = Field(description="replay failed deliveries created since then")
+    since: JsonDateTime = Field(description="replay failed deliveries created since then")
 
 
 class ReplayedCount(BaseModel):
