@@ -10,7 +10,7 @@ export UV_PROJECT_ENVIRONMENT := $(VENV)
 export UV_PYTHON_DOWNLOADS := never
 export UV_COMPILE_BYTECODE := 1
 
-.PHONY: install bytecode run test test-all lint fmt typecheck migrate bench clean chromium
+.PHONY: install bytecode run test test-all lint fmt typecheck security migrate bench clean chromium
 
 $(UV):
 	$(PYTHON) -m venv .tools
@@ -45,6 +45,10 @@ fmt: install
 typecheck: install
 	$(BIN)/mypy
 
+# Medium and high severity findings of bandit (configuration in pyproject.toml).
+security: install
+	$(BIN)/bandit -c pyproject.toml -r src -ll -q
+
 # The browser tests drive Debian's chromium (Playwright cannot download its own build here):
 # installed with apt-get when missing (CI runs as root), nothing to do when present.
 SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
@@ -52,10 +56,10 @@ chromium:
 	@test -x /usr/bin/chromium || { $(SUDO) apt-get update -qq && \
 		DEBIAN_FRONTEND=noninteractive $(SUDO) apt-get install -y -qq --no-install-recommends chromium; }
 
-test: lint typecheck chromium
+test: lint typecheck security chromium
 	$(BIN)/pytest -m "not slow"
 
-test-all: lint typecheck chromium
+test-all: lint typecheck security chromium
 	ORDERLY_HYPOTHESIS_PROFILE=deep $(BIN)/pytest
 
 bench: bytecode

@@ -87,7 +87,7 @@ def _pool_process_gone(pid: int | None = None, **_: Any) -> None:
         multiprocess.mark_process_dead(pid)  # type: ignore[no-untyped-call]
 
 
-def serve(port: int, host: str = "0.0.0.0") -> None:  # noqa: S104 - scraped from outside
+def serve(port: int, host: str = "0.0.0.0") -> None:  # noqa: S104 - scraped from outside  # nosec B104
     """Serve ``/metrics`` from this process in a thread: the sum over the multiprocess dir
     when there is one (the worker's own, or one shared by every process on a host), else
     this process's numbers."""
