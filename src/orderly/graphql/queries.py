@@ -57,12 +57,8 @@ async def orders_page(
             limit=limit + 1, user_id=owner, status=status, after=key, with_timeline=True
         )
     page = found[:limit]
-    cursors = [cursor_of(order) for order in page]
-    return connection([Order.of(o) for o in page], cursors, after=after, more=len(found) > limit)
-
-
-def cursor_of(order: OrderEntity) -> str:
-    return paging.encode(paging.ORDERS, order.created_at, order.id)
+    keys = [(paging.ORDERS, order.created_at, order.id) for order in page]
+    return connection([Order.of(o) for o in page], keys, after=after, more=len(found) > limit)
 
 
 @strawberry.type
@@ -97,8 +93,8 @@ class Query:
             criteria=criteria.criteria(), limit=limit + 1, sort=criteria.sort, after=key
         )
         page = found[:limit]
-        cursors = [paging.encode(kind, sort_value(i, criteria.sort), i.id) for i in page]
-        return connection([Item.of(i) for i in page], cursors, after=after, more=len(found) > limit)
+        keys = [(kind, sort_value(i, criteria.sort), i.id) for i in page]
+        return connection([Item.of(i) for i in page], keys, after=after, more=len(found) > limit)
 
     @field("One active item")
     async def item(self, info: Info, id: strawberry.ID) -> Item:
@@ -154,6 +150,6 @@ class Query:
         if not 0 <= offset <= MAX_OFFSET:
             raise InvalidArgument("The cursor is not valid for this listing", argument="after")
         found, total = await info.context.container.users.list_users(limit=limit, offset=offset)
-        cursors = [paging.encode(paging.USERS, offset + n, user.id) for n, user in enumerate(found)]
+        keys = [(paging.USERS, offset + n, user.id) for n, user in enumerate(found)]
         more = offset + len(found) < total
-        return connection([User.of(u) for u in found], cursors, after=after, more=more)
+        return connection([User.of(u) for u in found], keys, after=after, more=more)

@@ -7,12 +7,13 @@ from __future__ import annotations
 import uuid
 from collections.abc import Callable
 from datetime import datetime
-from typing import TYPE_CHECKING, Any, Generic, TypeVar, cast
+from typing import TYPE_CHECKING, Any, Generic, TypeAlias, TypeVar, cast
 
 import strawberry
 from strawberry.scalars import JSON
 
 from orderly.events.types import ActorKind
+from orderly.graphql import paging
 from orderly.graphql.context import Info
 from orderly.models import ItemSort, OrderStatus, Role
 from orderly.models.payment import PaymentStatus
@@ -69,9 +70,20 @@ class PageInfo:
     end_cursor: str | None
 
 
+# What an edge's cursor encodes: (listing, sort value, row id), ``paging.encode``'s arguments.
+CursorKey: TypeAlias = tuple[str, Any, uuid.UUID]
+
+
+def encoded_cursor(root: Edge[Any]) -> str:
+    """An edge's cursor, encoded when a client asks for it (a page that shows none encodes
+    none)."""
+    return paging.encode(*root.key)
+
+
 @strawberry.type
 class Edge(Generic[T]):
-    cursor: str
+    key: strawberry.Private[CursorKey]
+    cursor: str = strawberry.field(resolver=encoded_cursor)
     node: T
 
 
@@ -252,15 +264,15 @@ class OrderStatusUpdate:
 
 
 def connection(
-    nodes: list[T], cursors: list[str], *, after: str | None, more: bool
+    nodes: list[T], keys: list[CursorKey], *, after: str | None, more: bool
 ) -> Connection[T]:
-    """A connection of ``nodes`` (already GraphQL objects) with their cursors."""
+    """A connection of ``nodes`` (already GraphQL objects) with their cursors' keys."""
     return Connection(
-        edges=[Edge(cursor=c, node=n) for n, c in zip(nodes, cursors, strict=True)],
+        edges=[Edge(key=k, node=n) for n, k in zip(nodes, keys, strict=True)],
         page_info=PageInfo(
             has_next_page=more,
             has_previous_page=after is not None,
-            start_cursor=cursors[0] if cursors else None,
-            end_cursor=cursors[-1] if cursors else None,
+            start_cursor=paging.encode(*keys[0]) if keys else None,
+            end_cursor=paging.encode(*keys[-1]) if keys else None,
         ),
     )
