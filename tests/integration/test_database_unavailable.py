@@ -24,6 +24,7 @@ from orderly.api.problems import database_unavailable
 from orderly.core.config import Environment, Settings
 from orderly.main import create_app
 from tests.conftest import TEST_SECRET, assert_problem
+from tests.peers import tcp_peer
 from tests.processes import free_port
 
 SSL_REQUEST = 80877103
@@ -56,12 +57,8 @@ async def refusing_postgres(sqlstate: str, message: str) -> AsyncIterator[int]:
         finally:
             writer.close()
 
-    server = await asyncio.start_server(answer, "127.0.0.1", 0)
-    try:
-        yield server.sockets[0].getsockname()[1]
-    finally:
-        server.close()
-        await server.wait_closed()
+    async with tcp_peer(answer) as port:
+        yield port
 
 
 def settings_for(url: str, tmp_path: Path) -> Settings:

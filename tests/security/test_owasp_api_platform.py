@@ -21,6 +21,7 @@ from orderly.main import create_app
 from orderly.models import Item
 from tests.conftest import Account, assert_problem, make_account
 from tests.integration.test_items import add_item
+from tests.peers import tcp_peer
 from tests.security.test_owasp_api_access import ORDERS, place
 
 # Served but not in the OpenAPI document, each for a reason; anything else must be in it.
@@ -255,12 +256,8 @@ async def provider_answering(raw: bytes) -> AsyncIterator[str]:
         finally:
             writer.close()
 
-    server = await asyncio.start_server(answer, "127.0.0.1", 0)
-    try:
-        yield f"http://127.0.0.1:{server.sockets[0].getsockname()[1]}"
-    finally:
-        server.close()
-        await server.wait_closed()
+    async with tcp_peer(answer) as port:
+        yield f"http://127.0.0.1:{port}"
 
 
 NONSENSE = [
