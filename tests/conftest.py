@@ -89,13 +89,22 @@ def migrated_database(
         drop_postgres_database(service_settings, url)
 
 
-@pytest.fixture
-def settings(database_url: str, tmp_path_factory: pytest.TempPathFactory) -> Settings:
+def settings_for(database_url: str, **changes: Any) -> Settings:
+    """Settings for a test on ``database_url``: no ``.env`` file read, the test environment and
+    the test secret key, then ``changes``."""
     return Settings(
         _env_file=None,
         environment=Environment.TEST,
         database_url=database_url,
         secret_key=TEST_SECRET,
+        **changes,
+    )
+
+
+@pytest.fixture
+def settings(database_url: str, tmp_path_factory: pytest.TempPathFactory) -> Settings:
+    return settings_for(
+        database_url,
         database_pool_size=5,
         embedded_jobs=False,  # tests that want the job runner turn it on
         mail_dir=str(tmp_path_factory.getbasetemp() / "mail"),

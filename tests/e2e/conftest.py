@@ -11,8 +11,7 @@ import pytest
 import redis
 
 from orderly.container import Container
-from orderly.core.config import Environment, Settings
-from tests.conftest import TEST_SECRET
+from tests.conftest import settings_for
 from tests.databases import migrated_postgres, unavailable
 from tests.services import ServiceSettings
 
@@ -27,12 +26,7 @@ def postgres_url() -> Iterator[str]:
 async def postgres_container(postgres_url: str) -> AsyncIterator[Container]:
     """Services on this module's database, to set up accounts and items and to check the
     database directly while the processes under test use it."""
-    settings = Settings(
-        _env_file=None,
-        environment=Environment.TEST,
-        database_url=postgres_url,
-        secret_key=TEST_SECRET,
-    )
+    settings = settings_for(postgres_url)
     built = Container.build(settings)
     yield built
     await built.close()

@@ -16,9 +16,8 @@ import pytest
 from standardwebhooks import Webhook
 
 from orderly.container import Container
-from orderly.core.config import Environment, Settings
 from orderly.models import Role
-from tests.conftest import TEST_SECRET, make_account
+from tests.conftest import TEST_SECRET, make_account, settings_for
 from tests.e2e.conftest import redis_under_own_prefix
 from tests.processes import Process, Stack, eventually, make_item, start_fake_receiver
 
@@ -91,12 +90,7 @@ def hooks(
 
 def admin_token(postgres_url: str) -> str:
     async def create() -> str:
-        settings = Settings(
-            _env_file=None,
-            environment=Environment.TEST,
-            database_url=postgres_url,
-            secret_key=TEST_SECRET,
-        )
+        settings = settings_for(postgres_url)
         container = Container.build(settings)
         try:
             email = f"ops-{uuid.uuid4().hex[:6]}@example.com"

@@ -9,9 +9,9 @@ from pathlib import Path
 
 import pytest
 
-from orderly.core.config import Environment, Settings
+from orderly.core.config import Settings
 from orderly.main import create_app
-from tests.conftest import TEST_SECRET, migrated_database
+from tests.conftest import migrated_database, settings_for
 from tests.fuzz import schemathesis_run
 from tests.services import ServiceSettings
 
@@ -44,11 +44,8 @@ def fuzz_database(
 
 
 def fuzz_settings(database_url: str, tmp_path: Path) -> Settings:
-    return Settings(
-        _env_file=None,
-        environment=Environment.TEST,
-        database_url=database_url,
-        secret_key=TEST_SECRET,
+    return settings_for(
+        database_url,
         embedded_jobs=False,
         # Rate limits are tested on their own; here they would turn most writes into 429s.
         rate_limit_enabled=False,

@@ -21,9 +21,9 @@ import pytest
 from sqlalchemy.exc import OperationalError
 
 from orderly.api.problems import database_unavailable
-from orderly.core.config import Environment, Settings
+from orderly.core.config import Settings
 from orderly.main import create_app
-from tests.conftest import TEST_SECRET, assert_problem
+from tests.conftest import assert_problem, settings_for
 from tests.peers import tcp_peer
 from tests.processes import free_port
 
@@ -61,12 +61,9 @@ async def refusing_postgres(sqlstate: str, message: str) -> AsyncIterator[int]:
         yield port
 
 
-def settings_for(url: str, tmp_path: Path) -> Settings:
-    return Settings(
-        _env_file=None,
-        environment=Environment.TEST,
-        database_url=url,
-        secret_key=TEST_SECRET,
+def settings_on(url: str, tmp_path: Path) -> Settings:
+    return settings_for(
+        url,
         embedded_jobs=False,
         mail_dir=str(tmp_path / "mail"),
     )
@@ -94,7 +91,7 @@ async def test_a_database_that_cannot_take_connections_now_is_a_503(
 ) -> None:
     async with refusing_postgres(sqlstate, message) as port:
         url = f"postgresql+asyncpg://postgres@127.0.0.1:{port}/orderly"
-        answer = await get_items(settings_for(url, tmp_path))
+        answer = await get_items(settings_on(url, tmp_path))
     body = assert_problem(answer, 503)
     assert body["type"] == "urn:orderly:problem:backend-unavailable"
     assert answer.headers["Retry-After"] == "1"
@@ -103,7 +100,7 @@ async def test_a_database_that_cannot_take_connections_now_is_a_503(
 
 async def test_a_refused_database_connection_is_a_503(tmp_path: Path) -> None:
     url = f"postgresql+asyncpg://postgres@127.0.0.1:{free_port()}/orderly"  # nobody listens
-    answer = await get_items(settings_for(url, tmp_path))
+    answer = await get_items(settings_on(url, tmp_path))
     assert_problem(answer, 503)
     assert answer.headers["Retry-After"] == "1"
 
@@ -111,7 +108,7 @@ async def test_a_refused_database_connection_is_a_503(tmp_path: Path) -> None:
 async def test_a_database_error_that_will_not_pass_stays_a_500(tmp_path: Path) -> None:
     async with refusing_postgres("3D000", 'database "orderly" does not exist') as port:
         url = f"postgresql+asyncpg://postgres@127.0.0.1:{port}/orderly"
-        answer = await get_items(settings_for(url, tmp_path))
+        answer = await get_items(settings_on(url, tmp_path))
     body = assert_problem(answer, 500)
     assert "does not exist" not in answer.text
     assert body["request_id"]

@@ -8,9 +8,9 @@ import httpx
 import pytest
 from fastapi import FastAPI
 
-from orderly.core.config import Environment, Settings
+from orderly.core.config import Settings
 from orderly.main import create_app
-from tests.conftest import TEST_SECRET, assert_problem
+from tests.conftest import assert_problem, settings_for
 
 
 async def test_unexpected_error_is_a_logged_500_problem_without_details(
@@ -87,12 +87,7 @@ async def test_liveness_and_readiness(client: httpx.AsyncClient) -> None:
 
 
 async def test_readiness_is_a_503_problem_naming_the_database_when_it_is_unreachable() -> None:
-    settings = Settings(
-        _env_file=None,
-        environment=Environment.TEST,
-        database_url="sqlite+aiosqlite:////nonexistent-dir/orderly.db",
-        secret_key=TEST_SECRET,
-    )
+    settings = settings_for("sqlite+aiosqlite:////nonexistent-dir/orderly.db")
     app = create_app(settings)
     async with app.router.lifespan_context(app):
         transport = httpx.ASGITransport(app=app)

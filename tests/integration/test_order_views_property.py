@@ -26,14 +26,13 @@ from hypothesis.stateful import (
 from sqlalchemy import text
 
 from orderly.container import Container
-from orderly.core.config import Environment, Settings
 from orderly.core.errors import DomainError
 from orderly.events.types import Actor
 from orderly.models import Item, Role, User
 from orderly.projections import orders as projection
 from orderly.schemas.orders import OrderRead
 from orderly.services.orders import NewLine
-from tests.conftest import PASSWORD, TEST_SECRET
+from tests.conftest import PASSWORD, settings_for
 from tests.databases import create_sqlite_database, migrate_to_head
 from tests.integration.order_views import expected_views, projected_views
 
@@ -51,11 +50,8 @@ class World:
     def __init__(self, directory: Path) -> None:
         url = create_sqlite_database(directory)
         migrate_to_head(url)
-        self.settings = Settings(
-            _env_file=None,
-            environment=Environment.TEST,
-            database_url=url,
-            secret_key=TEST_SECRET,
+        self.settings = settings_for(
+            url,
             embedded_jobs=False,
             mail_dir=str(directory / "mail"),
             payment_backoff_initial=0.001,

@@ -16,8 +16,8 @@ from typer.testing import CliRunner, Result
 
 from orderly.cli import app
 from orderly.container import Container
-from orderly.core.config import Environment, Settings
-from tests.conftest import TEST_SECRET, migrated_database
+from orderly.core.config import Settings
+from tests.conftest import TEST_SECRET, migrated_database, settings_for
 from tests.databases import empty_all_tables
 from tests.services import ServiceSettings
 
@@ -77,12 +77,7 @@ def cli(cli_database: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> I
     }
     for name, value in values.items():
         monkeypatch.setenv(name, value)
-    settings = Settings(
-        _env_file=None,
-        environment=Environment.TEST,
-        database_url=cli_database,
-        secret_key=TEST_SECRET,
-    )
+    settings = settings_for(cli_database)
     runner = Cli(settings)
     yield runner
     runner.run(lambda c: empty_all_tables(c.engine))
