@@ -136,10 +136,12 @@ def create_app(  # noqa: PLR0915 - the composition root wires everything
     document_webhooks(app)
     app.include_router(health.router)
     app.include_router(metrics.router)
+    # Before the REST routers: a request tries the routes in order, and /graphql tried last
+    # went through every REST route first.
+    install_graphql(app, settings)
     for resource in v1.ROUTERS:
         app.include_router(resource, prefix=v1.PREFIX)
     app.include_router(v2_router)
-    install_graphql(app, settings)
     if tracing is not None:
         instrument_app(app, tracing)
         app.state.tracer_provider = tracing
