@@ -18,11 +18,10 @@ from orderly.core.config import Environment, Settings
 from orderly.main import create_app
 from orderly.models import Role, User
 from tests.databases import (
-    create_postgres_database,
     create_sqlite_database,
-    drop_postgres_database,
     empty_all_tables,
     migrate_to_head,
+    migrated_postgres,
 )
 from tests.services import ServiceSettings
 
@@ -81,12 +80,7 @@ def migrated_database(
         migrate_to_head(url)
         yield url
         return
-    url = create_postgres_database(service_settings)
-    try:
-        migrate_to_head(url)
-        yield url
-    finally:
-        drop_postgres_database(service_settings, url)
+    yield from migrated_postgres(service_settings)
 
 
 def settings_for(database_url: str, **changes: Any) -> Settings:
