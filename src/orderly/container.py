@@ -158,7 +158,6 @@ class Container:
             max_per_user=settings.live_max_per_user,
             max_connections=settings.live_max_connections,
         )
-        redis = redis_client(settings)
         channel = live_redis.live_channel(settings.redis_key_prefix)
 
         async def publish_live(change: LiveChange) -> None:

@@ -123,7 +123,7 @@ def _field_name(loc: Sequence[Any]) -> str:
 
 async def _domain_error(request: Request, exc: Exception) -> JSONResponse:
     assert isinstance(exc, DomainError)  # noqa: S101 - registered for DomainError only
-    return render(exc, request)
+    return render(exc, request, **exc.extensions())
 
 
 async def _validation_error(request: Request, exc: Exception) -> JSONResponse:

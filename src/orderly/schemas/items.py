@@ -5,10 +5,17 @@ from datetime import datetime
 from typing import Annotated
 
 from fastapi import Query
-from pydantic import AfterValidator, BaseModel, ConfigDict, Field, StrictBool
+from pydantic import (
+    AfterValidator,
+    BaseModel,
+    ConfigDict,
+    Field,
+    StrictBool,
+    computed_field,
+)
 
 from orderly.core.money import CURRENCY_EXPONENTS, MAX_AMOUNT_MINOR, validate_currency
-from orderly.models import ItemFilter, ItemSort
+from orderly.models import Availability, ItemFilter, ItemSort
 from orderly.schemas.common import JsonInt, Pagination, RequestModel
 from orderly.schemas.text import MultiLine, Omittable, SingleLine
 
@@ -62,10 +69,17 @@ class ItemRead(BaseModel):
     description: str
     price_minor: int = Field(description="price in minor units of the currency (cents)")
     currency: str
-    stock: int
+    stock: int = Field(description="units on hand; in cached pages up to a few seconds old")
     is_active: bool
     created_at: datetime
     updated_at: datetime
+
+    @computed_field(  # type: ignore[prop-decorator]
+        description="in_stock, low (5 or fewer) or sold_out: current in cached pages"
+    )
+    @property
+    def availability(self) -> Availability:
+        return Availability.of(self.stock)
 
 
 class ItemCriteria(BaseModel):
