@@ -3,7 +3,8 @@
 - 1c: scenario 1 with the cache warm (scenario 1 itself runs with the cache off);
 - 1n: the same page with ``If-None-Match`` its ETag (304s);
 - 1m: the page read while orders are placed on the same server (req/s, p99, hit rate);
-- ``precomputed``: FastAPI answering the same bytes from one route (the target's reference).
+- ``precomputed``: FastAPI answering the same bytes from one route (the target's reference);
+- the peer (``peer.py``, full-stack-fastapi-template's items list) when ``BENCH_PEER_DIR`` is set.
 
 Also the factory ``uvicorn --factory --app-dir bench catalog:precomputed``.
 """
@@ -21,15 +22,10 @@ import httpx
 from fastapi import FastAPI, Response
 from prometheus_client.parser import text_string_to_metric_families
 
+import peer
 from harness import Result, run_wrk, uvicorn_server
 
 PAGE = "/api/v1/items?limit=20"
-# Its backend needs Python 3.13, which this machine does not have: the README's Benchmarks
-# section says how to serve it by hand on the benchmark's database.
-PEER_HINT = (
-    "peer (full-stack-fastapi-template): not run; its backend needs Python 3.13 "
-    "(README, Benchmarks: how to compare by hand)"
-)
 
 
 def precomputed() -> FastAPI:
@@ -109,7 +105,7 @@ def run_cached(
         )
         measure("s1n", "1n the same with If-None-Match (304)", server.base + PAGE, not_modified)
         before = cache_lookups(server.base)
-        half = {"seconds": seconds, "connections": 16, "env": fresh}
+        half: dict[str, Any] = {"seconds": seconds, "connections": 16, "env": fresh}
         reads, orders = both(
             lambda: run_wrk("1m reads while orders are placed", server.base + PAGE, **half),
             lambda: run_wrk(
@@ -133,8 +129,21 @@ def run_cached(
         measure("fixed", "FastAPI answering the same bytes", fixed.base + PAGE)
     finally:
         fixed.stop()
-    print(PEER_HINT, flush=True)
+    checkout = peer.configured()
+    if checkout is not None:
+        results["peer"], extras["peer_python"] = peer.run(
+            checkout, env["ORDERLY_DATABASE_URL"], folder, seconds=seconds, warmup=warmup
+        )
+        report(results["peer"])
     return results, extras
+
+
+def compare_peer(results: dict[str, Result], extras: dict[str, Any]) -> None:
+    """The peer's line under the ratios: scenario 1 against it, or how to run it."""
+    if "peer" in results:
+        extras["peer"] = peer.summary(results, extras.pop("peer_python"))
+    else:
+        print(peer.HINT, flush=True)
 
 
 PAIRS = [
@@ -143,4 +152,6 @@ PAIRS = [
     ("1c GET /api/v1/items?limit=20, cache warm", "s1c", "fixed", "FastAPI, precomputed bytes"),
     ("1n the same page, If-None-Match (304)", "s1n", "raw", "raw ASGI, same bytes"),
     ("1m page reads while orders are placed", "s1m", "s1c", "1c alone (cache warm)"),
+    ("1 GET /api/v1/items?limit=20, cache off", "s1", "peer", peer.NAME),
+    ("1c GET /api/v1/items?limit=20, cache warm", "s1c", "peer", peer.NAME),
 ]

@@ -73,12 +73,14 @@ def ensure_wrk() -> str:
 class Server:
     """A uvicorn (or other) server process, started and stopped by the benchmark."""
 
-    def __init__(self, args: list[str], *, env: dict[str, str], port: int, log: Path) -> None:
+    def __init__(
+        self, args: list[str], *, env: dict[str, str], port: int, log: Path, cwd: Path = ROOT
+    ) -> None:
         self.base = f"http://127.0.0.1:{port}"
         self.log = log
         with log.open("ab") as out:
             self.process = subprocess.Popen(
-                args, cwd=ROOT, env={**os.environ, **env}, stdout=out, stderr=out
+                args, cwd=cwd, env={**os.environ, **env}, stdout=out, stderr=out
             )
 
     def wait_ready(self, path: str = "/health/live", timeout: float = 60.0) -> float:

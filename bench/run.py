@@ -301,6 +301,8 @@ def main() -> None:
                 "ratio": round(ratio, 3),
             }
         )
+    if "1" in only:
+        catalog.compare_peer(results, extras)
     if "pipeline_orders_per_s" in extras:
         ratio = extras["pipeline_orders_per_s"] / extras["noop_tasks_per_s"]
         print(
