@@ -77,17 +77,19 @@ def peer_env(backend: Path, python: Path, database_url: str) -> dict[str, str]:
 def prepare(backend: Path, python: Path, env: dict[str, str], log: Path) -> str:
     """Migrations and initial data as its scripts/prestart.sh runs them; its Python version."""
     full = {**os.environ, **env}
-    with log.open("ab") as out:
-        for step in (["-m", "alembic", "upgrade", "head"], ["-m", "app.initial_data"]):
-            subprocess.run(
+    for step in (["-m", "alembic", "upgrade", "head"], ["-m", "app.initial_data"]):
+        with log.open("ab") as out:
+            done = subprocess.run(
                 [str(python), *step],
                 cwd=backend,
                 env=full,
                 stdout=out,
                 stderr=out,
-                check=True,
                 timeout=180,
+                check=False,
             )
+        if done.returncode != 0:
+            raise SystemExit(f"peer: {' '.join(step)} failed:\n{log.read_text()[-3000:]}")
     return subprocess.run(
         [str(python), "-c", "import sys; print(sys.version.split()[0])"],
         capture_output=True,
@@ -123,7 +125,7 @@ def run(
     """The peer's items page under scenario 1's load, and the Python that served it."""
     backend = checkout / "backend"
     python = python_of(checkout)
-    database = asyncio.run(create_database(server_url))
+    database = asyncio.run(create_database(server_url, prefix="peer_bench"))
     server: Server | None = None
     try:
         env = peer_env(backend, python, database)
@@ -141,7 +143,7 @@ def run(
         )
         run_wrk("warm-up", server.base + PAGE, seconds=warmup, script=lua)
         result = run_wrk(
-            f"peer: {NAME} GET {PAGE}", server.base + PAGE, seconds=seconds, script=lua
+            f"peer (template) GET {PAGE}", server.base + PAGE, seconds=seconds, script=lua
         )
         return result, version
     finally:

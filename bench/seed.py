@@ -42,8 +42,8 @@ def dsn_of(url: str) -> str:
     return make_url(url).set(drivername="postgresql").render_as_string(hide_password=False)
 
 
-async def create_database(server_url: str) -> str:
-    name = f"orderly_bench_{uuid.uuid4().hex[:8]}"
+async def create_database(server_url: str, prefix: str = "orderly_bench") -> str:
+    name = f"{prefix}_{uuid.uuid4().hex[:8]}"
     connection = await asyncpg.connect(dsn_of(server_url))
     try:
         await connection.execute(f'CREATE DATABASE "{name}"')
