@@ -92,6 +92,7 @@ async def test_a_change_through_one_process_is_on_the_other_within_a_second(
 
 
 @pytest.mark.slow  # stops the machine's Redis for a few seconds; about 15 s
+@pytest.mark.servers
 async def test_after_redis_restarts_no_page_from_before_a_change_is_served(
     apis: list[Process], postgres_container: Container
 ) -> None:

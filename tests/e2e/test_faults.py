@@ -108,6 +108,7 @@ def first_success_after(traffic: Traffic, moment: float) -> float:
     return min(successes) - moment
 
 
+@pytest.mark.servers
 def test_postgres_restarted_under_order_traffic(
     shop_factory: ShopFactory, redis_broker: dict[str, str]
 ) -> None:
@@ -127,6 +128,7 @@ def test_postgres_restarted_under_order_traffic(
     shop.settle_and_check()
 
 
+@pytest.mark.servers
 def test_redis_restarted_as_broker_rate_limit_store_and_pubsub(
     shop_factory: ShopFactory, redis_broker: dict[str, str]
 ) -> None:
@@ -143,6 +145,7 @@ def test_redis_restarted_as_broker_rate_limit_store_and_pubsub(
     shop.settle_and_check()
 
 
+@pytest.mark.servers
 def test_rabbitmq_restarted_during_the_pipeline(
     shop_factory: ShopFactory, rabbitmq_broker: dict[str, str]
 ) -> None:

@@ -7,7 +7,6 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import subprocess
 import time
 from collections.abc import AsyncIterator, Iterator
 from datetime import datetime
@@ -16,28 +15,16 @@ from typing import Any
 
 import httpx
 import pytest
-import redis
 
 from tests.conftest import TEST_SECRET
 from tests.e2e.conftest import redis_under_own_prefix
+from tests.faults import outage
 from tests.live_client import SseEvent, SseReader
 from tests.processes import Process, Stack, make_item
 from tests.services import ServiceSettings
 
 pytestmark = pytest.mark.postgres
 FEED = "/api/v1/orders/events"
-REDIS_START = [
-    "redis-server", "--daemonize", "yes", "--bind", "127.0.0.1", "-::1", "--port", "6379",
-    "--save", "", "--appendonly", "no", "--dir", "/var/lib/redis",
-    "--logfile", "/var/log/redis/ci.log",
-]  # fmt: skip
-
-
-REDIS_STOP = ["redis-cli", "-h", "127.0.0.1", "-p", "6379", "shutdown", "nosave"]
-
-
-def run(command: list[str]) -> None:
-    subprocess.run(command, check=False, capture_output=True, timeout=10)  # noqa: S603
 
 
 class Live:
@@ -113,29 +100,13 @@ async def test_a_client_on_api_b_sees_an_order_placed_on_a_paid_by_the_worker(
     assert delay < 2.0, f"paid reached API B's client {delay:.2f}s after its commit"
 
 
-def redis_answers() -> bool:
-    client = redis.Redis.from_url(ServiceSettings().redis_url, socket_connect_timeout=1)
-    try:
-        return bool(client.ping())
-    except redis.RedisError:
-        return False
-    finally:
-        client.close()
-
-
 @pytest.mark.slow
+@pytest.mark.servers
 async def test_a_client_learns_the_next_change_after_redis_restarts(live: Live) -> None:
     customer = live.stack.customer()
     async with feed(live.api_b.base, customer) as events:
-        try:
-            await asyncio.to_thread(run, REDIS_STOP)
+        with outage("redis"):  # started again whatever happens, and waited for
             await asyncio.sleep(2)  # a short outage: other suites share this Redis
-        finally:
-            await asyncio.to_thread(run, REDIS_START)  # always, whatever happened
-        for _ in range(100):
-            if redis_answers():
-                break
-            await asyncio.sleep(0.1)
         fresh = await events.next_named(wait=20)  # the listener is back: a fresh snapshot
         assert fresh.event == "snapshot"
         order_id = await asyncio.to_thread(live.place, customer)
