@@ -56,8 +56,12 @@ chromium:
 	@test -x /usr/bin/chromium || { $(SUDO) apt-get update -qq && \
 		DEBIAN_FRONTEND=noninteractive $(SUDO) apt-get install -y -qq --no-install-recommends chromium; }
 
+# Coverage of the code the tests run in process (lines and branches; the e2e processes are
+# not measured), printed at the end; below the floor the run fails.
+COVERAGE := --cov --cov-report=term:skip-covered --cov-fail-under=90
+
 test: lint typecheck security chromium
-	$(BIN)/pytest -m "not slow"
+	$(BIN)/pytest -m "not slow" $(COVERAGE)
 
 test-all: lint typecheck security chromium
 	ORDERLY_HYPOTHESIS_PROFILE=deep $(BIN)/pytest
