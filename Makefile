@@ -60,11 +60,17 @@ chromium:
 # not measured), printed at the end; below the floor the run fails.
 COVERAGE := --cov --cov-report=term:skip-covered --cov-fail-under=90
 
+# pytest-xdist: one worker per CPU. Every test makes its own databases, key prefixes, vhosts
+# and ports, so they run side by side; the tests that stop the machine's servers (marked
+# servers) run alone, after the rest.
+WORKERS ?= auto
+
 test: lint typecheck security chromium
-	$(BIN)/pytest -m "not slow" $(COVERAGE)
+	$(BIN)/pytest -m "not slow" -n $(WORKERS) $(COVERAGE)
 
 test-all: lint typecheck security chromium
-	ORDERLY_HYPOTHESIS_PROFILE=deep $(BIN)/pytest
+	ORDERLY_HYPOTHESIS_PROFILE=deep $(BIN)/pytest -m "not servers" -n $(WORKERS)
+	$(BIN)/pytest -m servers
 
 bench: bytecode
 	$(BIN)/python bench/run.py
