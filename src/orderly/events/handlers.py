@@ -34,8 +34,8 @@ from orderly.events.types import (
 )
 from orderly.events.webhooks import WEBHOOK_EVENTS
 from orderly.integrations.email import Mailer
-from orderly.services.account_tokens import AccountTokens
 from orderly.models.order import IllegalTransition
+from orderly.services.account_tokens import AccountTokens
 from orderly.services.payments import PaymentMethodMissing, PaymentService
 from orderly.services.webhooks import WebhookService
 from orderly.unit_of_work import UnitOfWorkFactory
