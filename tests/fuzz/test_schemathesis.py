@@ -76,4 +76,4 @@ def test_the_api_passes_every_schemathesis_check(fuzz_database: str, tmp_path: P
 
 @pytest.mark.slow
 def test_the_api_passes_every_schemathesis_check_deeply(fuzz_database: str, tmp_path: Path) -> None:
-    fuzz(fuzz_database, tmp_path, max_examples=100, max_time=600)
+    fuzz(fuzz_database, tmp_path, max_examples=100, max_time=240)
