@@ -9,11 +9,11 @@ from datetime import datetime
 from functools import lru_cache
 from typing import Any
 
-from sqlalchemy import ColumnElement, Select, and_, bindparam, or_, select
+from sqlalchemy import ColumnElement, Select, bindparam, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from orderly.models import OrderStatus, OrderView, TimelineEntry, order_views
-from orderly.repositories.paging import first_rows, page_with_total
+from orderly.repositories.paging import first_rows, newest_first, page_with_total
 
 _VIEWS = order_views.c
 # The key read as ``id``, as the API names it.
@@ -35,18 +35,8 @@ def _listing(*, by_user: bool, by_status: bool, keyset: bool) -> Select[Any]:
         conditions.append(_VIEWS.user_id == bindparam("user_id"))
     if by_status:
         conditions.append(_VIEWS.status == bindparam("status"))
-    if keyset:
-        created = bindparam("after_created", type_=_VIEWS.created_at.type)
-        conditions.append(
-            or_(
-                _VIEWS.created_at < created,
-                and_(_VIEWS.created_at == created, _VIEWS.order_id < bindparam("after_id")),
-            )
-        )
-        tiebreak = _VIEWS.order_id.desc()
-    else:
-        tiebreak = _VIEWS.order_id.asc()
-    return select(*_COLUMNS).where(*conditions).order_by(_VIEWS.created_at.desc(), tiebreak)
+    resume, order = newest_first(_VIEWS.created_at, _VIEWS.order_id, keyset=keyset)
+    return select(*_COLUMNS).where(*conditions, *resume).order_by(*order)
 
 
 def _params(user_id: uuid.UUID | None, status: OrderStatus | None) -> dict[str, Any]:

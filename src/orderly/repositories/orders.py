@@ -13,7 +13,7 @@ from sqlalchemy.orm import joinedload, selectinload
 
 from orderly.models import Order, OrderStatus
 from orderly.models.timeline import TimelineEntry
-from orderly.repositories.paging import first_rows, page_with_total
+from orderly.repositories.paging import first_rows, newest_first, page_with_total
 
 # Built once, executed with bound values (see repositories/items.py).
 _WITH_LINES = selectinload(Order.lines)
@@ -43,23 +43,8 @@ def _listing(
         conditions.append(Order.user_id == bindparam("user_id"))
     if by_status:
         conditions.append(Order.status == bindparam("status", type_=Order.status.type))
-    if keyset:
-        created = bindparam("after_created", type_=Order.created_at.type)
-        conditions.append(
-            or_(
-                Order.created_at < created,
-                and_(Order.created_at == created, Order.id < bindparam("after_id")),
-            )
-        )
-        tiebreak = Order.id.desc()
-    else:
-        tiebreak = Order.id.asc()
-    listing = (
-        select(Order)
-        .where(*conditions)
-        .options(_PAGE_WITH_LINES)
-        .order_by(Order.created_at.desc(), tiebreak)
-    )
+    resume, order = newest_first(Order.created_at, Order.id, keyset=keyset)
+    listing = select(Order).where(*conditions, *resume).options(_PAGE_WITH_LINES).order_by(*order)
     return listing.options(selectinload(Order.timeline)) if with_timeline else listing
 
 

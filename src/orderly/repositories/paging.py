@@ -6,10 +6,28 @@ from collections.abc import Mapping
 from functools import lru_cache
 from typing import Any, TypeVar
 
-from sqlalchemy import Integer, Select, bindparam, func, select
+from sqlalchemy import ColumnElement, Integer, Select, and_, bindparam, func, or_, select
 from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy.orm import QueryableAttribute
 
 T = TypeVar("T")
+
+
+Column = ColumnElement[Any] | QueryableAttribute[Any]
+
+
+def newest_first(
+    created: Column, key: Column, *, keyset: bool
+) -> tuple[list[ColumnElement[bool]], list[ColumnElement[Any]]]:
+    """The one order of every newest-first listing (the write model's and the read model's,
+    so REST, GraphQL and live snapshots page alike): by ``created`` descending, ties by
+    ``key``, ascending on offset pages and descending on keyset pages, which resume after
+    ``:after_created`` / ``:after_id``. Returns the keyset condition (if any) and the order."""
+    if not keyset:
+        return [], [created.desc(), key.asc()]
+    after = bindparam("after_created", type_=created.type)
+    resume = or_(created < after, and_(created == after, key < bindparam("after_id")))
+    return [resume], [created.desc(), key.desc()]
 
 
 @lru_cache(maxsize=512)
