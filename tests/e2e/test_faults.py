@@ -207,14 +207,19 @@ def test_payment_provider_degraded_for_a_minute_then_healthy(
     stack.worker.stop()
     stack.processes.remove(stack.worker)
     port = free_port()
+    # An order whose charge task gave up (its retries spent while the provider was down) ends
+    # as designed: beat expires it once its payment time is over (here 2 minutes).
+    expiry = {"ORDERLY_ORDER_PAYMENT_TIMEOUT": "120", "ORDERLY_ORDER_EXPIRY_INTERVAL": "5"}
     stack.start_worker(
         concurrency=2,
         extra={
             "ORDERLY_PAYMENT_BREAKER_THRESHOLD": "3",
             "ORDERLY_PAYMENT_BREAKER_RESET_SECONDS": "5",
+            **expiry,
         },
         metrics_port=port,
     )
+    stack.start_beat(extra=expiry)
     metrics_url = f"http://127.0.0.1:{port}/metrics"
     eventually(lambda: breaker_state(metrics_url) >= 0, "the worker's metrics")
     control = f"{stack.provider.base}/_control"
