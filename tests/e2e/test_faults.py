@@ -132,7 +132,16 @@ def test_postgres_restarted_under_order_traffic(
 def test_redis_restarted_as_broker_rate_limit_store_and_pubsub(
     shop_factory: ShopFactory, redis_broker: dict[str, str]
 ) -> None:
-    shop = shop_factory({**redis_broker, "ORDERLY_REDIS_URL": ServiceSettings().redis_url})
+    """This machine's Redis keeps nothing across a restart (no RDB, no AOF), so the tasks queued
+    in it when it stops are gone: the orders they were to charge stay unpaid until beat expires
+    them (here after a minute), which releases their stock and refunds a charge that landed.
+    Nothing is charged twice and no committed order is lost. In production give the broker
+    persistence (deploy/compose.yaml runs Redis with --appendonly yes) or use RabbitMQ."""
+    expiry = {"ORDERLY_ORDER_PAYMENT_TIMEOUT": "60", "ORDERLY_ORDER_EXPIRY_INTERVAL": "5"}
+    shop = shop_factory(
+        {**redis_broker, "ORDERLY_REDIS_URL": ServiceSettings().redis_url, **expiry}
+    )
+    shop.stack.start_beat()
     runner = shop.traffic.start(threads=6, seconds=30)
     time.sleep(8)
     with outage("redis"):
