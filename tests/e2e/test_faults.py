@@ -129,6 +129,12 @@ def test_postgres_restarted_under_order_traffic(
 
 
 @pytest.mark.servers
+@pytest.mark.xfail(
+    strict=True,
+    reason="known defect (issue 17): a Redis broker without persistence loses the tasks queued "
+    "in it on a restart; beat expires the orders they were to charge, but the confirmation "
+    "mails of orders already charged are lost (3 of ~1,000 on 2026-11-27)",
+)
 def test_redis_restarted_as_broker_rate_limit_store_and_pubsub(
     shop_factory: ShopFactory, redis_broker: dict[str, str]
 ) -> None:
