@@ -130,7 +130,7 @@ def test_postgres_restarted_under_order_traffic(
 
 @pytest.mark.servers
 @pytest.mark.xfail(
-    strict=True,
+    strict=False,  # whether a task is queued at the moment Redis stops is up to timing
     reason="known defect (issue 17): a Redis broker without persistence loses the tasks queued "
     "in it on a restart; beat expires the orders they were to charge, but the confirmation "
     "mails of orders already charged are lost (3 of ~1,000 on 2026-11-27)",
