@@ -242,14 +242,14 @@ def check_invariants(
     paid_mails = Counter(
         str(m["Subject"]).split()[2] for m in received(stack.mail) if " is paid" in m["Subject"]
     )
-    [pending] = query(url, "SELECT count(*) n FROM outbox WHERE published_at IS NULL")
+    [pending] = query(url, "SELECT count(*) n FROM outbox WHERE handled_at IS NULL")
     lost = sorted(set(placed) - set(orders))
     violations = [
         *([f"{len(lost)} orders answered 201 are not in the database: {lost[:3]}"] if lost else []),
         *_stock_and_totals(url, orders, stock),
         *_money(orders, charges, refunds),
         *_mails(orders, paid_mails),
-        *([f"{pending['n']} outbox messages never published"] if pending["n"] else []),
+        *([f"{pending['n']} outbox messages never handled"] if pending["n"] else []),
     ]
     return Findings(
         orders=Counter(str(o["status"]) for o in orders.values()),
@@ -308,11 +308,11 @@ def _mails(orders: dict[str, asyncpg.Record], paid_mails: Counter[str]) -> Itera
 
 
 def settled(url: str) -> bool:
-    """No order still waiting for its payment and nothing left in the outbox."""
+    """No order still waiting for its payment and every event in the outbox handled."""
     [row] = query(
         url,
         "SELECT (SELECT count(*) FROM orders WHERE status IN ('pending_payment', 'cancelling'))"
-        " + (SELECT count(*) FROM outbox WHERE published_at IS NULL) AS n",
+        " + (SELECT count(*) FROM outbox WHERE handled_at IS NULL) AS n",
     )
     return bool(row["n"] == 0)
 

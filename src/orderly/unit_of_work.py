@@ -53,7 +53,7 @@ from orderly.models.webhook import (
     WebhookEndpoint,
 )
 from orderly.projections import orders as order_projection
-from orderly.repositories.accounts import AccountRepository
+from orderly.repositories.accounts import AccountRepository, SignedInAccount
 from orderly.repositories.audit import AuditRepository
 from orderly.repositories.items import ItemRepository
 from orderly.repositories.order_views import OrderViewRepository
@@ -77,6 +77,9 @@ class Users(Protocol):
 class Accounts(Protocol):
     def add(self, row: AuthSession | AccountToken | RecoveryCode) -> None: ...
     async def signed_in_user(self, user_id: uuid.UUID, session_id: uuid.UUID) -> User | None: ...
+    async def signed_in_account(
+        self, user_id: uuid.UUID, session_id: uuid.UUID
+    ) -> SignedInAccount | None: ...
     async def rotate_refresh(
         self,
         session_id: uuid.UUID,
@@ -209,6 +212,7 @@ class Outbox(Protocol):
     async def backlog(self) -> tuple[int, datetime | None]: ...
     async def is_processed(self, event_id: uuid.UUID, handler: str) -> bool: ...
     async def mark_processed(self, event_id: uuid.UUID, handler: str) -> None: ...
+    async def mark_handled(self, event_id: uuid.UUID, *, at: datetime) -> None: ...
     async def make_due(self, event_id: uuid.UUID, *, at: datetime) -> bool: ...
 
 

@@ -44,6 +44,8 @@ def settings_for(postgres_url: str, broker: dict[str, str], **extra: str) -> dic
         "ORDERLY_TASK_SOFT_TIME_LIMIT": "15",
         "ORDERLY_TASK_TIME_LIMIT": "20",
         "ORDERLY_TASK_RETRY_BACKOFF_MAX": "8",
+        # an event the broker lost is handed over again after this (default ten minutes)
+        "ORDERLY_OUTBOX_ACK_TIMEOUT": "45",
         **extra,
     }
 
@@ -129,21 +131,16 @@ def test_postgres_restarted_under_order_traffic(
 
 
 @pytest.mark.servers
-@pytest.mark.xfail(
-    strict=False,  # whether a task is queued at the moment Redis stops is up to timing
-    reason="known defect (issue 17): a Redis broker without persistence loses the tasks queued "
-    "in it on a restart; beat expires the orders they were to charge, but the confirmation "
-    "mails of orders already charged are lost (3 of ~1,000 on 2026-11-27)",
-)
 def test_redis_restarted_as_broker_rate_limit_store_and_pubsub(
     shop_factory: ShopFactory, redis_broker: dict[str, str]
 ) -> None:
     """This machine's Redis keeps nothing across a restart (no RDB, no AOF), so the tasks queued
-    in it when it stops are gone: the orders they were to charge stay unpaid until beat expires
-    them (here after a minute), which releases their stock and refunds a charge that landed.
-    Nothing is charged twice and no committed order is lost. In production give the broker
-    persistence (deploy/compose.yaml runs Redis with --appendonly yes) or use RabbitMQ."""
-    expiry = {"ORDERLY_ORDER_PAYMENT_TIMEOUT": "60", "ORDERLY_ORDER_EXPIRY_INTERVAL": "5"}
+    in it when it stops are gone. No worker acknowledges their events, so the relay hands them
+    over again after ORDERLY_OUTBOX_ACK_TIMEOUT: the orders are charged, their confirmations
+    sent (before this, 3 charged orders of ~1,000 lost their mail). In production still give
+    the broker persistence (deploy/compose.yaml runs Redis with --appendonly yes), or use
+    RabbitMQ: a redelivery waits out the timeout."""
+    expiry = {"ORDERLY_ORDER_PAYMENT_TIMEOUT": "120", "ORDERLY_ORDER_EXPIRY_INTERVAL": "5"}
     shop = shop_factory(
         {**redis_broker, "ORDERLY_REDIS_URL": ServiceSettings().redis_url, **expiry}
     )

@@ -8,8 +8,11 @@ from pathlib import Path
 
 import httpx
 import pytest
+import redis
 
+from tests.databases import query
 from tests.processes import Stack, eventually, make_item, received
+from tests.services import ServiceSettings
 
 pytestmark = pytest.mark.postgres
 
@@ -109,5 +112,48 @@ def test_events_wait_for_an_unreachable_broker_and_go_out_once_it_is_back(
             ),
             "the outbox to drain",
         )
+    finally:
+        stack.stop()
+
+
+def test_events_the_broker_lost_are_handed_over_again_and_handled_once(
+    tmp_path: Path, postgres_url: str, redis_broker: dict[str, str]
+) -> None:
+    """Redis restarted without persistence drops its queues: simulated by deleting the queued
+    tasks while no worker runs. Nobody acknowledges those events, so the relay hands them
+    over again after ORDERLY_OUTBOX_ACK_TIMEOUT, and the order is paid and confirmed once."""
+    settings = {
+        "ORDERLY_DATABASE_URL": postgres_url,
+        **redis_broker,
+        "ORDERLY_OUTBOX_ACK_TIMEOUT": "3",
+    }
+    stack = Stack(tmp_path, settings)
+    try:
+        stack.worker.stop()
+        customer = stack.customer()
+        order_id = stack.order(customer, make_item(postgres_url))
+        placed = "SELECT deliveries, handled_at FROM outbox WHERE event_type = 'OrderPlaced'"
+        eventually(lambda: query(postgres_url, placed)[0]["deliveries"] == 1, "the hand-over")
+        broker = redis.Redis.from_url(ServiceSettings().redis_url)
+        prefix = redis_broker["ORDERLY_REDIS_KEY_PREFIX"]
+        queued = list(broker.scan_iter(match=f"{prefix}:celery:*", count=500))
+        assert queued, f"no task waits in Redis: {list(broker.scan_iter(match=f'{prefix}*'))}"
+        broker.delete(*queued)  # what a restart without persistence does
+        broker.close()
+
+        stack.worker = stack.start_worker()
+        eventually(lambda: stack.status(customer, order_id) == "paid", "the order to be paid", 60)
+        [row] = query(postgres_url, placed)
+        assert row["deliveries"] >= 2
+        assert row["handled_at"] is not None
+        eventually(
+            lambda: [m for m in received(stack.mail) if order_id in str(m["Subject"])],
+            "the order confirmation",
+        )
+        eventually(
+            lambda: not query(postgres_url, "SELECT id FROM outbox WHERE handled_at IS NULL"),
+            "every event handled",
+        )
+        assert stack.charges(order_id) == 1
     finally:
         stack.stop()

@@ -101,8 +101,8 @@ def check_each_order_paid_and_mailed_once(
     message_ids = [m["Message-ID"] for m in received(stack.mail)]
     assert len(message_ids) == len(set(message_ids))
     eventually(
-        lambda: not query(url, "SELECT id FROM outbox WHERE published_at IS NULL"),
-        "the outbox to drain",
+        lambda: not query(url, "SELECT id FROM outbox WHERE handled_at IS NULL"),
+        "every event handled and acknowledged by a worker",
     )
 
 

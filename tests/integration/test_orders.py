@@ -230,7 +230,7 @@ async def run_jobs(container: Container) -> int:
     async def handle(message: OutboxMessage) -> None:
         await container.dispatcher.dispatch(event_from_payload(message.event_type, message.payload))
 
-    relay = OutboxRelay(container.session_factory, handle, stop_on_failure=False)
+    relay = OutboxRelay(container.session_factory, handle, in_process=True)
     return await relay.relay_once()
 
 

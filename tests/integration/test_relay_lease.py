@@ -25,14 +25,16 @@ async def test_events_a_dead_relay_claimed_go_to_another_after_its_lease(
 
     lease = timedelta(seconds=1)
     with pytest.raises(asyncio.CancelledError):
-        await OutboxRelay(container.session_factory, die, lease=lease).relay_once()
+        await OutboxRelay(
+            container.session_factory, die, in_process=False, lease=lease
+        ).relay_once()
 
     delivered: list[str] = []
 
     async def deliver(message: OutboxMessage) -> None:
         delivered.append(message.event_type)
 
-    survivor = OutboxRelay(container.session_factory, deliver, lease=lease)
+    survivor = OutboxRelay(container.session_factory, deliver, in_process=False, lease=lease)
     assert await survivor.relay_once() == 0  # still held by the dead relay
     await asyncio.sleep(1.2)
     assert await survivor.relay_once() == 1

@@ -357,6 +357,7 @@ class FakeOutbox:
     def __init__(self, written: list[Event]) -> None:
         self.written = written
         self.processed: set[tuple[uuid.UUID, str]] = set()
+        self.handled: set[uuid.UUID] = set()
 
     async def backlog(self) -> tuple[int, datetime | None]:
         oldest = min((e.occurred_at for e in self.written), default=None)
@@ -367,6 +368,9 @@ class FakeOutbox:
 
     async def mark_processed(self, event_id: uuid.UUID, handler: str) -> None:
         self.processed.add((event_id, handler))
+
+    async def mark_handled(self, event_id: uuid.UUID, *, at: datetime) -> None:
+        self.handled.add(event_id)
 
     async def make_due(self, event_id: uuid.UUID, *, at: datetime) -> bool:
         return False  # nothing is ever waiting here: every event counts as written

@@ -7,6 +7,7 @@ from datetime import UTC, datetime
 from typing import Annotated
 
 import typer
+from rich.box import SIMPLE_HEAD
 from rich.table import Table
 
 from orderly.cli.console import JsonOption, err_console, print_json, with_container
@@ -23,7 +24,9 @@ app = typer.Typer(
 
 def _operations(container: Container) -> OutboxOperations:
     return OutboxOperations(
-        container.sessions.writer, recorded_handlers=container.dispatcher.recorded_handlers
+        container.sessions.writer,
+        recorded_handlers=container.dispatcher.recorded_handlers,
+        max_deliveries=container.settings.outbox_max_deliveries,
     )
 
 
@@ -34,7 +37,9 @@ def _age(oldest: datetime | None, now: datetime) -> float | None:
 @app.command()
 def status(as_json: JsonOption = False) -> None:
     """Messages per event type: pending (waiting for the relay), failed (the hand-over
-    failed; retried with backoff), processed (handed over), and the oldest pending one's age."""
+    failed; retried with backoff), in flight (handed to the broker, not handled yet),
+    abandoned (handed over the most times allowed and never handled: see ``replay``),
+    handled, and the oldest pending one's age."""
 
     async def run(container: Container) -> list[OutboxCounts]:
         return await _operations(container).status()
@@ -46,7 +51,9 @@ def status(as_json: JsonOption = False) -> None:
             "event_type": c.event_type,
             "pending": c.pending,
             "failed": c.failed,
-            "processed": c.processed,
+            "in_flight": c.in_flight,
+            "abandoned": c.abandoned,
+            "handled": c.handled,
             "oldest_pending_age_seconds": _age(c.oldest_pending, now),
         }
         for c in counts
@@ -54,16 +61,22 @@ def status(as_json: JsonOption = False) -> None:
     if as_json:
         print_json(rows)
         return
-    table = Table(title="Outbox", title_justify="left")
-    for name in ("event type", "pending", "failed", "processed", "oldest pending"):
-        table.add_column(name, justify="left" if name == "event type" else "right")
+    table = Table(
+        title="Outbox (oldest: age of the oldest pending)", title_justify="left", box=SIMPLE_HEAD
+    )
+    columns = ("event type", "pending", "failed", "in flight", "abandoned", "handled", "oldest")
+    table.add_column(columns[0], no_wrap=True)
+    for name in columns[1:]:
+        table.add_column(name, justify="right")
     for row in rows:
         age = row["oldest_pending_age_seconds"]
         table.add_row(
             str(row["event_type"]),
             f"{row['pending']:,}",
             f"{row['failed']:,}",
-            f"{row['processed']:,}",
+            f"{row['in_flight']:,}",
+            f"{row['abandoned']:,}",
+            f"{row['handled']:,}",
             "-" if age is None else f"{age:,.0f} s",
         )
     console = err_console()
@@ -99,7 +112,8 @@ def replay(
     ] = None,
     as_json: JsonOption = False,
 ) -> None:
-    """Hand a processed message over again, e.g. after its task failed in the worker for good.
+    """Hand a message over again, e.g. one abandoned after its task failed in the worker
+    on every delivery, or a handled one whose mail should go out again (--rerun).
 
     Safe to repeat: every handler is idempotent. Handlers that change state check it (a paid
     order is not charged twice; a webhook delivery exists once per endpoint), and handlers

@@ -9,7 +9,6 @@ import os
 import signal
 import sys
 import tempfile
-from datetime import timedelta
 from typing import Annotated
 
 import typer
@@ -119,12 +118,7 @@ def relay(
         for signum in (signal.SIGTERM, signal.SIGINT):
             loop.add_signal_handler(signum, stop.set)
         sessions = create_session_factory(engine)
-        relay = OutboxRelay(
-            sessions,
-            celery_deliver(celery, tracing),
-            batch_size=settings.relay_batch_size,
-            lease=timedelta(seconds=settings.relay_claim_lease),
-        )
+        relay = OutboxRelay.to_broker(sessions, celery_deliver(celery, tracing), settings)
         sampler = BacklogSampler(sessions, celery, interval=sample_interval)
         broker = (settings.broker_url or "").rsplit("@", 1)[-1]  # no credentials in the output
         typer.echo(f"Relaying the outbox to {broker}")

@@ -178,6 +178,19 @@ class Settings(BaseSettings):
         description="seconds a relay publishing to the broker holds the events it claimed; "
         "those of a relay that died go to another one after this",
     )
+    outbox_ack_timeout: float = Field(
+        default=600,
+        ge=1,
+        description="seconds an event handed to the broker may wait for a worker to handle it; "
+        "then the hand-over counts as lost (e.g. a broker restarted without persistence) and "
+        "the relay hands it over again",
+    )
+    outbox_max_deliveries: int = Field(
+        default=5,
+        ge=1,
+        description="hand-overs of an event never handled before the relay leaves it to an "
+        "operator (`orderly outbox status` counts it abandoned; `replay` sends it again)",
+    )
 
     live_heartbeat: float = Field(default=15.0, gt=0, description="seconds between SSE/WS pings")
     live_retry_ms: int = Field(default=3000, ge=0, description="SSE reconnect delay hint")

@@ -68,7 +68,8 @@ OUTBOX_LAG = Gauge(
 )
 OUTBOX_RELAYED = Counter(
     "orderly_outbox_relayed_total",
-    "Outbox events a relay handed on (delivered) or failed to (failed: tried again later)",
+    "Outbox events a relay handed on (delivered), failed to (failed: tried again later), or "
+    "handed on again, unacknowledged by a worker (redelivered)",
     ["outcome"],
 )
 QUEUE_DEPTH = Gauge(

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import uuid
 from collections.abc import Awaitable, Callable
+from datetime import UTC, datetime
 from typing import NamedTuple
 
 import structlog
@@ -106,8 +107,10 @@ class EventDispatcher:
         kind = EVENT_TYPES.get(event_type)
         return [h.name for h in self.registry.get(kind, []) if h.recorded] if kind else []
 
-    async def dispatch(self, event: Event) -> None:
-        """Run every handler of the event that has not finished for it yet."""
+    async def dispatch(self, event: Event, *, acknowledge: bool = False) -> None:
+        """Run every handler of the event that has not finished for it yet; then, with
+        ``acknowledge`` (a worker handling an event from the broker), mark its outbox row
+        handled, so the relay does not hand it over again."""
         for name, handler, recorded in self.registry.get(type(event), []):
             if recorded:
                 async with self._uow(read_only=True) as uow:
@@ -122,6 +125,10 @@ class EventDispatcher:
                     await uow.outbox.mark_processed(event.event_id, name)
                     await uow.commit()
             log.info("event_handled", event_id=str(event.event_id), handler=name)
+        if acknowledge:
+            async with self._uow() as uow:
+                await uow.outbox.mark_handled(event.event_id, at=datetime.now(UTC))
+                await uow.commit()
 
     # -- handlers --------------------------------------------------------------------------
 

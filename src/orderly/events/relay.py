@@ -10,6 +10,12 @@ relay that dies mid-batch leaves its rows to be claimed again when the lease run
 A failed hand-over leaves the row pending with a growing delay (exponential, capped), so a
 broker outage delays events but loses none; delivery is at least once, and every handler is
 idempotent by event id.
+
+A broker that accepted an event can still lose it (Redis restarted without persistence drops
+its queues). So a hand-over is not the end: the worker acknowledges an event once every
+handler finished it (``handled_at``), and a row handed over and not acknowledged within the
+acknowledgement timeout is due again and handed over anew, up to ``max_deliveries`` times. An
+in-process relay runs the handlers itself: its hand-over is the handling.
 """
 
 from __future__ import annotations
@@ -23,6 +29,7 @@ import structlog
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from orderly.core import metrics
+from orderly.core.config import Settings
 from orderly.models import OutboxMessage
 from orderly.repositories.outbox import OutboxRepository
 
@@ -45,28 +52,59 @@ class OutboxRelay:
         deliver: Deliver,
         *,
         batch_size: int = 100,
-        stop_on_failure: bool = True,
+        in_process: bool,
         lease: timedelta = CLAIM_LEASE,
+        ack_timeout: timedelta = timedelta(minutes=10),
+        max_deliveries: int = 5,
     ) -> None:
-        """``stop_on_failure``: a broker that refuses one message refuses the next too, so
-        stop the batch (the rest are released at once); in-process handlers fail one by one,
-        so go on with the others."""
+        """``in_process``: ``deliver`` runs the handlers, so a delivered event is handled, and
+        a failure is the event's own (go on with the others). Otherwise ``deliver`` hands the
+        event to a broker, whose worker acknowledges it; a broker that refuses one message
+        refuses the next too, so the batch stops (the rest are released at once)."""
         self._sessions = session_factory
         self._deliver = deliver
         self._batch_size = batch_size
-        self._stop_on_failure = stop_on_failure
+        self._in_process = in_process
         self._lease = lease
+        self._ack_timeout = ack_timeout
+        self._max_deliveries = max_deliveries
+
+    @classmethod
+    def to_broker(
+        cls, session_factory: async_sessionmaker[AsyncSession], deliver: Deliver, settings: Settings
+    ) -> OutboxRelay:
+        """A relay handing events to the broker (the relay process, the worker's sweep)."""
+        return cls(
+            session_factory,
+            deliver,
+            batch_size=settings.relay_batch_size,
+            in_process=False,
+            lease=timedelta(seconds=settings.relay_claim_lease),
+            ack_timeout=timedelta(seconds=settings.outbox_ack_timeout),
+            max_deliveries=settings.outbox_max_deliveries,
+        )
 
     async def relay_once(self) -> int:
         """Deliver one batch of due events; returns how many went out."""
         now = datetime.now(UTC)
         async with self._sessions() as session, session.begin():
             claimed = await OutboxRepository(session).claim_pending(
-                limit=self._batch_size, now=now, lease=self._lease
+                limit=self._batch_size,
+                now=now,
+                lease=self._lease,
+                max_deliveries=self._max_deliveries,
             )
         delivered: list[OutboxMessage] = []
         failed: list[tuple[OutboxMessage, str]] = []
         for message in claimed:
+            if message.published_at is not None:
+                log.warning(
+                    "outbox_handover_unacknowledged",
+                    event_id=str(message.id),
+                    event_type=message.event_type,
+                    deliveries=message.deliveries,
+                )
+                metrics.OUTBOX_RELAYED.labels("redelivered").inc()
             try:
                 await self._deliver(message)
             except Exception as exc:  # noqa: BLE001 - any failure: retry this row later
@@ -78,7 +116,7 @@ class OutboxRelay:
                     attempts=message.attempts + 1,
                     error=type(exc).__name__,
                 )
-                if self._stop_on_failure:
+                if not self._in_process:
                     break
                 continue
             delivered.append(message)
@@ -98,7 +136,12 @@ class OutboxRelay:
         now = datetime.now(UTC)
         async with self._sessions() as session, session.begin():
             outbox = OutboxRepository(session)
-            await outbox.mark_published([m.id for m in delivered], at=now)
+            await outbox.mark_published(
+                [m.id for m in delivered],
+                at=now,
+                handled=self._in_process,
+                ack_deadline=now + self._ack_timeout,
+            )
             for message, error in failed:
                 attempts = message.attempts + 1
                 await outbox.mark_failed(

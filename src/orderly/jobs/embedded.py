@@ -56,7 +56,7 @@ class EmbeddedRunner:
             sessions,
             self._handle,
             batch_size=batch_size,
-            stop_on_failure=False,
+            in_process=True,
         )
         self._stop = asyncio.Event()
         self._tasks: list[asyncio.Task[None]] = []

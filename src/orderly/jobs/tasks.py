@@ -151,7 +151,7 @@ def register_tasks(celery: Celery, runtime: WorkerRuntime) -> None:
         event = event_from_payload(event_type, payload)
         structlog.contextvars.bind_contextvars(event_id=str(event.event_id), event=event_type)
         runtime.run(
-            lambda c: c.dispatcher.dispatch(event),
+            lambda c: c.dispatcher.dispatch(event, acknowledge=True),
             span=f"handle {event_type}",
             traceparent=(task.request.headers or {}).get(TRACEPARENT),
             attributes=event_attributes(event.event_id, event_type),
@@ -167,13 +167,9 @@ def register_tasks(celery: Celery, runtime: WorkerRuntime) -> None:
         """A safety net under the relay process: one relay pass from a worker."""
 
         def sweep(c: Container) -> Awaitable[int]:
-            relay = OutboxRelay(
-                c.session_factory,
-                celery_deliver(celery),
-                batch_size=settings.relay_batch_size,
-                lease=timedelta(seconds=settings.relay_claim_lease),
-            )
-            return relay.relay_once()
+            return OutboxRelay.to_broker(
+                c.session_factory, celery_deliver(celery), settings
+            ).relay_once()
 
         return runtime.run(sweep)
 

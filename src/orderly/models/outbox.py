@@ -15,14 +15,23 @@ from orderly.models.base import Base, UTCDateTime, utcnow
 
 class OutboxMessage(Base):
     __tablename__ = "outbox"
-    __table_args__ = (Index("ix_outbox_pending", "published_at", "available_at"),)
+    __table_args__ = (
+        Index("ix_outbox_pending", "published_at", "available_at"),
+        Index("ix_outbox_unhandled", "handled_at", "available_at"),
+    )
 
     id: Mapped[uuid.UUID] = mapped_column(Uuid(), primary_key=True)  # the event id
     event_type: Mapped[str] = mapped_column(String(100))
     payload: Mapped[dict[str, Any]] = mapped_column(JSON)
     created_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)
+    # When a relay may take the row next: now, after a failed hand-over's backoff, after a
+    # claim's lease, or (handed over, not yet handled) when the hand-over counts as lost.
     available_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)
-    published_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
+    published_at: Mapped[datetime | None] = mapped_column(UTCDateTime())  # last hand-over
+    # Set once every handler finished the event: by the worker that handled it, or by the
+    # in-process relay. A row handed over and never handled is handed over again.
+    handled_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
+    deliveries: Mapped[int] = mapped_column(default=0, server_default="0")  # hand-overs
     attempts: Mapped[int] = mapped_column(default=0)
     last_error: Mapped[str | None] = mapped_column(Text)
     # W3C trace context of the span that wrote the event: its handler's span continues it.

@@ -31,12 +31,15 @@ def _utc(value: datetime | str | None) -> datetime | None:
 
 @dataclass(frozen=True, slots=True)
 class OutboxCounts:
-    """One event type's messages: waiting, waiting after a failed hand-over, handed over."""
+    """One event type's messages: waiting, waiting after a failed hand-over, handed over and
+    not handled yet, handed over the most times allowed and never handled, handled."""
 
     event_type: str
     pending: int
     failed: int
-    processed: int
+    in_flight: int
+    abandoned: int
+    handled: int
     oldest_pending: datetime | None
 
 
@@ -45,13 +48,19 @@ class OutboxRepository:
         self._session = session
 
     async def claim_pending(
-        self, *, limit: int, now: datetime, lease: timedelta
+        self, *, limit: int, now: datetime, lease: timedelta, max_deliveries: int
     ) -> list[OutboxMessage]:
-        """The oldest due rows, taken for ``lease``: other relays skip them while this
-        transaction runs (PostgreSQL SKIP LOCKED), and after it until the lease ends."""
+        """The oldest due rows not handled yet, taken for ``lease``: other relays skip them
+        while this transaction runs (PostgreSQL SKIP LOCKED), and after it until the lease
+        ends. A row handed over ``max_deliveries`` times without being handled is left to an
+        operator (``orderly outbox replay``)."""
         statement = (
             select(OutboxMessage)
-            .where(OutboxMessage.published_at.is_(None), OutboxMessage.available_at <= now)
+            .where(
+                OutboxMessage.handled_at.is_(None),
+                OutboxMessage.available_at <= now,
+                OutboxMessage.deliveries < max_deliveries,
+            )
             .order_by(OutboxMessage.created_at)
             .limit(limit)
             .with_for_update(skip_locked=True)
@@ -61,11 +70,31 @@ class OutboxRepository:
             message.available_at = now + lease
         return claimed
 
-    async def mark_published(self, ids: list[uuid.UUID], *, at: datetime) -> None:
+    async def mark_published(
+        self, ids: list[uuid.UUID], *, at: datetime, handled: bool, ack_deadline: datetime
+    ) -> None:
+        """Handed over at ``at``: ``handled`` when the handlers ran in this process; else the
+        worker acknowledges it (``mark_handled``), and without that by ``ack_deadline`` the
+        hand-over counts as lost and the row is due again."""
         if ids:
             await self._session.execute(
-                update(OutboxMessage).where(OutboxMessage.id.in_(ids)).values(published_at=at)
+                update(OutboxMessage)
+                .where(OutboxMessage.id.in_(ids))
+                .values(
+                    published_at=at,
+                    available_at=ack_deadline,
+                    deliveries=OutboxMessage.deliveries + 1,
+                    handled_at=at if handled else OutboxMessage.handled_at,
+                )
             )
+
+    async def mark_handled(self, event_id: uuid.UUID, *, at: datetime) -> None:
+        """Every handler finished the event (the first acknowledgement wins)."""
+        await self._session.execute(
+            update(OutboxMessage)
+            .where(OutboxMessage.id == event_id, OutboxMessage.handled_at.is_(None))
+            .values(handled_at=at)
+        )
 
     async def mark_failed(
         self, event_id: uuid.UUID, *, attempts: int, error: str, retry_at: datetime
@@ -101,25 +130,33 @@ class OutboxRepository:
         count, oldest = (await self._session.execute(statement)).one()
         return int(count), _utc(oldest)
 
-    async def counts_by_type(self) -> list[OutboxCounts]:
-        """Per event type: unpublished without and with an error, published, and when the
-        oldest unpublished one was written."""
+    async def counts_by_type(self, *, max_deliveries: int) -> list[OutboxCounts]:
+        """Per event type: the counts of ``OutboxCounts``, and when the oldest unpublished
+        message was written."""
         waiting = OutboxMessage.published_at.is_(None)
         failing = OutboxMessage.last_error.is_not(None)
+        unhandled = OutboxMessage.published_at.is_not(None) & OutboxMessage.handled_at.is_(None)
+        given_up = OutboxMessage.deliveries >= max_deliveries
         statement = (
             select(
                 OutboxMessage.event_type,
                 func.count(case((waiting & ~failing, 1))),
                 func.count(case((waiting & failing, 1))),
-                func.count(OutboxMessage.published_at),
+                func.count(case((unhandled & ~given_up, 1))),
+                func.count(case((unhandled & given_up, 1))),
+                func.count(OutboxMessage.handled_at),
                 func.min(case((waiting, OutboxMessage.created_at))),
             )
             .group_by(OutboxMessage.event_type)
             .order_by(OutboxMessage.event_type)
         )
         return [
-            OutboxCounts(kind, int(pending), int(failed), int(processed), _utc(oldest))
-            for kind, pending, failed, processed, oldest in await self._session.execute(statement)
+            OutboxCounts(
+                kind, int(pending), int(failed), int(flying), int(lost), int(done), _utc(oldest)
+            )
+            for kind, pending, failed, flying, lost, done, oldest in await self._session.execute(
+                statement
+            )
         ]
 
     async def get(self, event_id: uuid.UUID) -> OutboxMessage | None:
@@ -138,11 +175,19 @@ class OutboxRepository:
         return int(getattr(await self._session.execute(statement), "rowcount", 0))
 
     async def republish(self, event_id: uuid.UUID, *, at: datetime) -> None:
-        """A published row is unpublished again, due at ``at``: the relay hands it on anew."""
+        """A published row is unpublished again, due at ``at``: the relay hands it on anew
+        (as often as a new row may, its count of hand-overs starting afresh)."""
         await self._session.execute(
             update(OutboxMessage)
             .where(OutboxMessage.id == event_id)
-            .values(published_at=None, available_at=at, attempts=0, last_error=None)
+            .values(
+                published_at=None,
+                handled_at=None,
+                available_at=at,
+                attempts=0,
+                deliveries=0,
+                last_error=None,
+            )
         )
 
     async def forget_processed(self, event_id: uuid.UUID, handlers: list[str]) -> int:

@@ -6,8 +6,9 @@ machinery, which the in-memory fakes of the unit tests do not have.
 
 What "failed" means here: the relay could not hand a message over (broker down, ...); the
 row stays unpublished with its error and a growing backoff. A handler that fails in a worker
-after the hand-over is retried by Celery; when Celery gives up, the row is already published,
-and ``replay`` hands it over again.
+after the hand-over is retried by Celery; when Celery gives up, the worker never acknowledges
+the event, and the relay hands it over again after the acknowledgement timeout, up to
+ORDERLY_OUTBOX_MAX_DELIVERIES times; then it is "abandoned", and ``replay`` sends it again.
 """
 
 from __future__ import annotations
@@ -48,17 +49,21 @@ class OutboxOperations:
         sessions: async_sessionmaker[AsyncSession],
         *,
         recorded_handlers: Callable[[str], Collection[str]],
+        max_deliveries: int,
         clock: Callable[[], datetime] | None = None,
     ) -> None:
         """``recorded_handlers``: for an event type, the handlers that record when they
         finished an event (the dispatcher's registry), the ones ``replay`` can run again."""
         self._sessions = sessions
         self._recorded_handlers = recorded_handlers
+        self._max_deliveries = max_deliveries
         self._clock = clock or (lambda: datetime.now(UTC))
 
     async def status(self) -> list[OutboxCounts]:
         async with self._sessions() as session:
-            return await OutboxRepository(session).counts_by_type()
+            return await OutboxRepository(session).counts_by_type(
+                max_deliveries=self._max_deliveries
+            )
 
     async def retry_failed(self, *, event_type: str | None = None) -> int:
         """Failed messages become pending and due now; returns how many."""

@@ -40,7 +40,11 @@ def test_create_admin_and_deactivate(cli: Cli) -> None:
 
 
 def _published_id(cli: Cli, event_type: str) -> str:
-    cli.sql("UPDATE outbox SET published_at = created_at WHERE event_type = :t", t=event_type)
+    cli.sql(
+        "UPDATE outbox SET published_at = created_at, handled_at = created_at, deliveries = 1 "
+        "WHERE event_type = :t",
+        t=event_type,
+    )
     [(event_id,)] = cli.sql("SELECT id FROM outbox WHERE event_type = :t LIMIT 1", t=event_type)
     return str(uuid.UUID(str(event_id)))
 
@@ -54,7 +58,7 @@ def test_outbox_status_retry_and_replay(cli: Cli) -> None:
     customer = _published_id(cli, "UserRegistered")
     status = {row.pop("event_type"): row for row in cli.json("outbox", "status")}
     assert status["OrderPlaced"]["failed"] == 3
-    assert (status["UserRegistered"]["processed"], status["UserRegistered"]["pending"]) == (2, 0)
+    assert (status["UserRegistered"]["handled"], status["UserRegistered"]["pending"]) == (2, 0)
     assert status["OrderPlaced"]["oldest_pending_age_seconds"] >= 0
     assert status["UserRegistered"]["oldest_pending_age_seconds"] is None
     assert "OrderPlaced" in cli("outbox", "status").stderr  # the table
@@ -75,11 +79,16 @@ def test_outbox_status_retry_and_replay(cli: Cli) -> None:
     assert cli.sql("SELECT count(*) FROM processed_events") == [(1,)]
     assert "not been handed over" in cli("outbox", "replay", customer, code=1).stderr
     _published_id(cli, "UserRegistered")
+    # handed to the broker five times (the default limit), never handled: abandoned
+    cli.sql("UPDATE outbox SET handled_at = NULL, deliveries = 5 WHERE id = :e",
+            e=uuid.UUID(customer).hex)  # fmt: skip
+    status = {row.pop("event_type"): row for row in cli.json("outbox", "status")}
+    assert (status["UserRegistered"]["abandoned"], status["UserRegistered"]["handled"]) == (1, 1)
     again = cli.json("outbox", "replay", customer, "--rerun", "welcome_email")
     assert again["rerun"] == ["welcome_email"]
     assert cli.sql("SELECT count(*) FROM processed_events") == [(0,)]
-    assert cli.sql("SELECT published_at FROM outbox WHERE id = :e",
-                   e=uuid.UUID(customer).hex) == [(None,)]  # fmt: skip
+    assert cli.sql("SELECT published_at, handled_at, deliveries FROM outbox WHERE id = :e",
+                   e=uuid.UUID(customer).hex) == [(None, None, 0)]  # fmt: skip
     assert "No outbox message" in cli("outbox", "replay", str(uuid.uuid4()), code=1).stderr
 
 
