@@ -225,6 +225,7 @@ class Findings:
     charges: int
     refunds: int
     mails: int
+    redelivered: int  # events handed over again, no worker having acknowledged the first
     violations: list[str]
 
 
@@ -243,6 +244,7 @@ def check_invariants(
         str(m["Subject"]).split()[2] for m in received(stack.mail) if " is paid" in m["Subject"]
     )
     [pending] = query(url, "SELECT count(*) n FROM outbox WHERE handled_at IS NULL")
+    [again] = query(url, "SELECT count(*) n FROM outbox WHERE deliveries > 1")
     lost = sorted(set(placed) - set(orders))
     violations = [
         *([f"{len(lost)} orders answered 201 are not in the database: {lost[:3]}"] if lost else []),
@@ -256,6 +258,7 @@ def check_invariants(
         charges=sum(charges.values()),
         refunds=sum(refunds.values()),
         mails=sum(paid_mails.values()),
+        redelivered=int(again["n"]),
         violations=violations,
     )
 
@@ -325,5 +328,6 @@ def describe(traffic: Traffic, findings: Findings) -> dict[str, Any]:
         "charges": findings.charges,
         "refunds": findings.refunds,
         "confirmations": findings.mails,
+        "events_redelivered": findings.redelivered,
         "violations": findings.violations,
     }
