@@ -115,6 +115,18 @@ def test_limits_count_connections_per_user_and_per_process_and_disconnect_frees_
     fan_out.connect(user_id=ALICE, transport="sse")
 
 
+def test_a_client_still_authenticating_holds_a_slot_of_the_process() -> None:
+    fan_out = hub(per_user=2, total=2)
+    fan_out.connect(user_id=ALICE, transport="sse")
+    with fan_out.handshake():
+        with pytest.raises(TooManyStreams, match="too many open streams"), fan_out.handshake():
+            pass  # a second unauthenticated socket: no slot left
+        with pytest.raises(TooManyStreams, match="too many open streams"):
+            fan_out.connect(user_id=BOB, transport="ws")
+    fan_out.connect(user_id=BOB, transport="ws")  # the handshake ended: its slot is free
+    assert len(fan_out) == 2
+
+
 def test_resync_and_shutdown_reach_every_stream() -> None:
     fan_out = hub()
     streams = [fan_out.connect(user_id=ALICE, transport="sse") for _ in range(3)]

@@ -101,8 +101,9 @@ async def live_socket(websocket: WebSocket) -> None:
     await websocket.accept()
     session: LiveSocket | None = None
     try:
-        user = await authenticate(websocket, container)
         try:
+            with container.live.handshake():
+                user = await authenticate(websocket, container)
             connection = container.live.connect(user_id=user.id, transport="ws")
         except TooManyStreams as error:
             raise CloseSocket(TOO_MANY, str(error)) from None

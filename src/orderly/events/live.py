@@ -18,6 +18,9 @@ transport, e.g. GraphQL subscriptions):
   (changes may have been missed: send a fresh snapshot) or ``Closed`` (end the stream with
   its reason; it is the last message).
 - ``hub.disconnect(connection)``: frees the slot (idempotent; call it in a ``finally``).
+- ``with hub.handshake():`` around a transport's authentication (the WebSocket waits for its
+  first message): a client not signed in yet takes a slot of ``max_connections`` too, so
+  unauthenticated sockets cannot pile up beyond the process's limit.
 - Snapshots and resumable positions: ``api/live_feeds.py`` (``OrderFeed``, ``OrdersFeed``).
 
 Each connection owns one bounded queue; a client too slow to drain it is dropped with the
@@ -28,9 +31,11 @@ memory or the others back.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
 import uuid
 from collections import Counter
+from collections.abc import Iterator
 from dataclasses import asdict, dataclass
 from typing import Any
 
@@ -215,21 +220,35 @@ class LiveHub:
         self._max_connections = max_connections
         self._connections: set[Connection] = set()
         self._per_user: Counter[uuid.UUID] = Counter()
+        self._handshakes = 0
         self.closing = False
 
     def __len__(self) -> int:
         return len(self._connections)
 
-    def connect(self, *, user_id: uuid.UUID, transport: str) -> Connection:
+    def _check_room(self) -> None:
         if self.closing:
             raise TooManyStreams("The server is shutting down", retry_after=1, limit=0, remaining=0)
-        if len(self._connections) >= self._max_connections:
+        if len(self._connections) + self._handshakes >= self._max_connections:
             raise TooManyStreams(
                 "This server has too many open streams; retry shortly",
                 retry_after=5,
                 limit=self._max_connections,
                 remaining=0,
             )
+
+    @contextlib.contextmanager
+    def handshake(self) -> Iterator[None]:
+        """A slot held while a client authenticates (``TooManyStreams`` when none is free)."""
+        self._check_room()
+        self._handshakes += 1
+        try:
+            yield
+        finally:
+            self._handshakes -= 1
+
+    def connect(self, *, user_id: uuid.UUID, transport: str) -> Connection:
+        self._check_room()
         if self._per_user[user_id] >= self._max_per_user:
             raise TooManyStreams(
                 f"At most {self._max_per_user} open streams per user; close one first",

@@ -8,6 +8,7 @@ import asyncio
 from datetime import UTC, datetime, timedelta
 
 import httpx
+import pytest
 
 from orderly.api import live_ws
 from orderly.container import Container
@@ -45,6 +46,22 @@ async def test_the_first_message_must_authenticate_in_time(
         code, reason = await socket.closed()
         assert (code, "expired" in reason) == (live_ws.BAD_TOKEN, True)
     assert len(live.live) == 0
+
+
+async def test_sockets_not_signed_in_yet_count_against_the_process_limit(
+    base_url: str, live: Container, carol: Account, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(live.live, "_max_connections", 2)
+    async with ws_connect(base_url) as first, ws_connect(base_url) as second:
+        await asyncio.sleep(0.1)  # both wait for their first message, each holding a slot
+        async with ws_connect(base_url) as third:
+            assert (await third.closed())[0] == live_ws.TOO_MANY
+        await first.send(type="auth", token=carol.access_token)
+        assert (await first.next())["type"] == "authenticated"
+        assert (await second.closed(wait=3))[0] == live_ws.BAD_TOKEN  # its time ran out
+    async with ws_connect(base_url, carol.access_token) as again:  # the slots are free again
+        await again.send(type="ping")
+        assert (await again.next())["type"] == "pong"
 
 
 async def test_snapshot_then_changes_per_topic_and_pings_answered(
