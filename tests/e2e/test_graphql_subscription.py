@@ -91,6 +91,11 @@ def test_subscribe_pay_and_receive_the_change(server: Process) -> None:
 def test_a_bad_token_or_a_foreign_order_is_refused(server: Process) -> None:
     url = server.base.replace("http://", "ws://") + "/graphql"
     with connect(url, subprotocols=[PROTOCOL], open_timeout=10) as socket:
+        with pytest.raises(ConnectionClosed) as closed:  # no connection_init within 5 s
+            receive(socket)
+        assert closed.value.rcvd is not None
+        assert closed.value.rcvd.code == 4408
+    with connect(url, subprotocols=[PROTOCOL], open_timeout=10) as socket:
         socket.send(
             json.dumps({"type": "connection_init", "payload": {"Authorization": "Bearer x"}})
         )

@@ -4,6 +4,8 @@ orderly itself (``ide.py``), and subscriptions over graphql-transport-ws authent
 
 from __future__ import annotations
 
+from datetime import timedelta
+
 import pydantic_core
 from fastapi import FastAPI, Request
 from fastapi.responses import HTMLResponse
@@ -55,6 +57,9 @@ def install_graphql(app: FastAPI, settings: Settings) -> None:
         allow_queries_via_get=False,
         context_getter=get_context,
         subscription_protocols=(GRAPHQL_TRANSPORT_WS_PROTOCOL,),
+        # like the REST WebSocket: a client that does not sign in (connection_init) in time
+        # is closed (4408), so silent sockets do not stay open for Strawberry's default minute
+        connection_init_wait_timeout=timedelta(seconds=settings.live_auth_timeout),
         allowed_origins=settings.cors_origins,
         include_in_schema=False,
     )
