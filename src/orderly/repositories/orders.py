@@ -7,7 +7,7 @@ from datetime import datetime
 from functools import lru_cache
 from typing import Any
 
-from sqlalchemy import ColumnElement, Select, and_, bindparam, or_, select
+from sqlalchemy import ColumnElement, Select, bindparam, select, tuple_
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import joinedload, selectinload
 
@@ -158,21 +158,9 @@ class OrderRepository:
             )
         if to_status is not None:
             statement = statement.where(entry.to_status == to_status)
-        if after is not None:
-            occurred_at, order_id, sequence = after
-            statement = statement.where(
-                or_(
-                    entry.occurred_at > occurred_at,
-                    and_(
-                        entry.occurred_at == occurred_at,
-                        or_(
-                            entry.order_id > order_id,
-                            and_(entry.order_id == order_id, entry.sequence > sequence),
-                        ),
-                    ),
-                )
-            )
         key = (entry.occurred_at, entry.order_id, entry.sequence)
+        if after is not None:  # a row comparison: the index on the position serves it
+            statement = statement.where(tuple_(*key) > after)
         ordering = [column.desc() for column in key] if newest_first else list(key)
         statement = statement.order_by(*ordering).limit(limit)
         return list(await self._session.scalars(statement))
