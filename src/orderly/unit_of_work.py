@@ -53,7 +53,7 @@ from orderly.models.webhook import (
     WebhookEndpoint,
 )
 from orderly.projections import orders as order_projection
-from orderly.repositories.accounts import AccountRepository
+from orderly.repositories.accounts import AccountRepository, SignedInAccount
 from orderly.repositories.audit import AuditRepository
 from orderly.repositories.items import ItemRepository
 from orderly.repositories.order_views import OrderViewRepository
@@ -77,6 +77,9 @@ class Users(Protocol):
 class Accounts(Protocol):
     def add(self, row: AuthSession | AccountToken | RecoveryCode) -> None: ...
     async def signed_in_user(self, user_id: uuid.UUID, session_id: uuid.UUID) -> User | None: ...
+    async def signed_in_account(
+        self, user_id: uuid.UUID, session_id: uuid.UUID
+    ) -> SignedInAccount | None: ...
     async def rotate_refresh(
         self,
         session_id: uuid.UUID,

@@ -222,6 +222,7 @@ async def test_deactivated_users_tokens_stop_working_and_login_is_refused(
     )
     assert response.status_code == 200, response.text
     assert_problem(await client.get(ME, headers=customer.headers), 401)
+    assert_problem(await client.get("/api/v1/orders", headers=customer.headers), 401)
     assert_problem(await client.post(REFRESH, json={"refresh_token": customer.refresh_token}), 401)
     login = await client.post(TOKEN, data={"username": customer.email, "password": PASSWORD})
     assert_problem(login, 403)

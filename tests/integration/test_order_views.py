@@ -7,6 +7,7 @@ from __future__ import annotations
 import asyncio
 import uuid
 
+from pydantic_core import to_json
 from sqlalchemy import delete
 
 from orderly import migrate
@@ -14,6 +15,7 @@ from orderly.container import Container
 from orderly.events.types import Actor
 from orderly.models import order_views
 from orderly.projections import orders as projection
+from orderly.schemas.orders import OrderRead, order_read_json
 from orderly.services.orders import NewLine
 from tests.conftest import Account
 from tests.integration.order_views import expected_views, projected_views
@@ -73,6 +75,21 @@ async def test_the_read_model_is_what_the_orders_say_and_a_rebuild_keeps_it(
     assert await projected_views(container) == {}
     await projection.rebuild(container.sessions.writer)
     assert await projected_views(container) == incremental
+
+
+async def test_the_order_list_renders_rows_as_order_read_would(
+    container: Container, customer: Account, admin: Account
+) -> None:
+    """The REST order list and order render read-model rows without validating them again
+    (``order_read_json``): byte for byte what ``OrderRead`` gives for the same rows."""
+    await _orders_in_every_state(container, customer, admin)
+    views, total = await container.orders.list_orders(actor=admin.user, limit=100, offset=0)
+    assert total == len(views) == 7
+    for view in views:
+        assert (
+            to_json(order_read_json(view))
+            == OrderRead.model_validate(view).model_dump_json(by_alias=True).encode()
+        )
 
 
 async def test_migration_0010_projects_the_orders_placed_before_it(

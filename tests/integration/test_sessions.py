@@ -20,6 +20,8 @@ from tests.integration.accounts import (
     serving,
 )
 
+ORDERS = "/api/v1/orders"
+
 
 async def refresh(client: httpx.AsyncClient, token: str) -> httpx.Response:
     return await client.post(REFRESH, json={"refresh_token": token})
@@ -73,8 +75,11 @@ async def test_logout_ends_this_session_only(settings: Settings) -> None:
         response = await client.post("/api/v1/auth/logout", headers=account.headers)
         assert response.status_code == 204, response.text
         assert_problem(await client.get(ME, headers=account.headers), 401)
+        # The order list checks the session with its own lighter query: refused alike.
+        assert_problem(await client.get(ORDERS, headers=account.headers), 401)
         assert_problem(await refresh(client, account.refresh_token), 401)
         assert (await client.get(ME, headers=bearer(other["access_token"]))).status_code == 200
+        assert (await client.get(ORDERS, headers=bearer(other["access_token"]))).status_code == 200
         assert_problem(await client.post("/api/v1/auth/logout"), 401)
 
 
@@ -89,6 +94,7 @@ async def test_logout_everywhere_ends_every_session(settings: Settings) -> None:
             (other["access_token"], other["refresh_token"]),
         ]:
             assert_problem(await client.get(ME, headers=bearer(access)), 401)
+            assert_problem(await client.get(ORDERS, headers=bearer(access)), 401)
             assert_problem(await refresh(client, refresh_token), 401)
         assert {s.revoked_reason for s in await sessions_of(client, account)} == {"logout-all"}
         assert (await log_in(client, account.email, PASSWORD)).status_code == 200

@@ -125,6 +125,7 @@ async def test_admins_must_enrol_where_required_and_may_only_enrol(settings: Set
         refused = await _admin_api(client, admin)
         assert (refused["status"], refused["body"]["code"]) == (403, "mfa-enrollment-required")
         assert (await client.get(ME, headers=admin.headers)).status_code == 403
+        assert (await client.get("/api/v1/orders", headers=admin.headers)).status_code == 403
         secret, codes, _used = await enrol(client, admin)  # enrolment stays open
         off = await client.post(f"{TWO_FA}/disable", json={"code": codes[0]}, headers=admin.headers)
         assert assert_problem(off, 403)["code"] == "mfa-required-for-admins"
@@ -132,6 +133,8 @@ async def test_admins_must_enrol_where_required_and_may_only_enrol(settings: Set
         tokens = (await second_step(client, token, totp_code(secret, steps_ago=-1))).json()
         listed = await client.get("/api/v1/users", headers=bearer(tokens["access_token"]))
         assert listed.status_code == 200, listed.text
+        orders = await client.get("/api/v1/orders", headers=bearer(tokens["access_token"]))
+        assert orders.status_code == 200, orders.text
 
 
 async def _panel_login(client: httpx.AsyncClient, email: str, code: str = "") -> httpx.Response:

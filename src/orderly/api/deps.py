@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import uuid
 from collections.abc import Awaitable, Callable
 from typing import Annotated
 
@@ -20,7 +21,7 @@ from orderly.models import User
 from orderly.services.catalog import CatalogService
 from orderly.services.orders import OrderService
 from orderly.services.payments import PaymentService
-from orderly.services.sessions import SignedIn
+from orderly.services.sessions import SignedIn, Viewer
 from orderly.services.users import MfaEnrollmentRequired, UserService
 
 oauth2_scheme = OAuth2PasswordBearer(tokenUrl="/api/v1/auth/token", auto_error=False)
@@ -79,12 +80,21 @@ async def get_signed_in(
     request: Request, users: Users, token: Annotated[str | None, Depends(oauth2_scheme)]
 ) -> SignedIn:
     """The access token's user and session, whatever the two-factor rule for admins."""
+    signed_in = await users.sessions.signed_in(access_token=_required(token))
+    _note_user(request, signed_in.user.id)
+    return signed_in
+
+
+def _required(token: str | None) -> str:
     if not token:
         raise NotAuthenticated("Log in and send the access token as 'Authorization: Bearer ...'")
-    signed_in = await users.sessions.signed_in(access_token=token)
-    request.state.user_id = str(signed_in.user.id)  # for the access log and error reports
-    structlog.contextvars.bind_contextvars(user_id=str(signed_in.user.id))
-    return signed_in
+    return token
+
+
+def _note_user(request: Request, user_id: uuid.UUID) -> None:
+    """Who is signed in, for the access log and error reports."""
+    request.state.user_id = str(user_id)
+    structlog.contextvars.bind_contextvars(user_id=str(user_id))
 
 
 SignedInSession = Annotated[SignedIn, Depends(get_signed_in)]
@@ -98,6 +108,21 @@ async def get_current_user(signed_in: SignedInSession, users: Users) -> User:
 
 
 CurrentUser = Annotated[User, Depends(get_current_user)]
+
+
+@raises(NotAuthenticated, InvalidToken, MfaEnrollmentRequired)
+async def get_viewer(
+    request: Request, users: Users, token: Annotated[str | None, Depends(oauth2_scheme)]
+) -> Viewer:
+    """``get_current_user``'s checks for a request that only reads: the account's id and
+    role, read with the session check, without loading the user entity."""
+    viewer = await users.sessions.viewer(access_token=_required(token))
+    _note_user(request, viewer.id)
+    users.check_enrollment(viewer)
+    return viewer
+
+
+CurrentViewer = Annotated[Viewer, Depends(get_viewer)]
 
 
 @raises(RateLimited)

@@ -9,7 +9,7 @@ from datetime import datetime
 from typing import Protocol, TypeVar
 
 from orderly.core.errors import NotFound
-from orderly.models import Order, OrderStatus, OrderView, TimelineEntry, User
+from orderly.models import Order, OrderStatus, OrderView, TimelineEntry
 from orderly.unit_of_work import UnitOfWorkFactory
 
 
@@ -22,6 +22,15 @@ class Owned(Protocol):
     def user_id(self) -> uuid.UUID: ...
 
 
+class Reader(Protocol):
+    """Who reads: a ``User``, or a ``Viewer`` (the signed-in account of a read-only request)."""
+
+    @property
+    def id(self) -> uuid.UUID: ...
+    @property
+    def is_admin(self) -> bool: ...
+
+
 Visible = TypeVar("Visible", bound=Owned)
 
 
@@ -31,24 +40,24 @@ class OrderReading:
     _uow: UnitOfWorkFactory
 
     async def get_order(
-        self, *, actor: User, order_id: uuid.UUID, with_timeline: bool = False
+        self, *, actor: Reader, order_id: uuid.UUID, with_timeline: bool = False
     ) -> Order:
         async with self._uow(read_only=True) as uow:
             order = await uow.orders.get(order_id, with_timeline=with_timeline)
         return visible_to(actor, order, order_id)
 
-    async def timeline(self, *, actor: User, order_id: uuid.UUID) -> list[TimelineEntry]:
+    async def timeline(self, *, actor: Reader, order_id: uuid.UUID) -> list[TimelineEntry]:
         """What happened to the order, oldest first (owner or admin)."""
         order = await self.get_order(actor=actor, order_id=order_id, with_timeline=True)
         return order.timeline
 
-    async def view(self, *, actor: User, order_id: uuid.UUID) -> OrderView:
+    async def view(self, *, actor: Reader, order_id: uuid.UUID) -> OrderView:
         """The order as the read model has it (owner or admin)."""
         async with self._uow(read_only=True) as uow:
             return visible_to(actor, await uow.order_views.get(order_id), order_id)
 
     async def view_with_timeline(
-        self, *, actor: User, order_id: uuid.UUID
+        self, *, actor: Reader, order_id: uuid.UUID
     ) -> tuple[OrderView, list[TimelineEntry]]:
         async with self._uow(read_only=True) as uow:
             view = visible_to(actor, await uow.order_views.get(order_id), order_id)
@@ -57,7 +66,7 @@ class OrderReading:
     async def list_orders(
         self,
         *,
-        actor: User,
+        actor: Reader,
         limit: int,
         offset: int,
         status: OrderStatus | None = None,
@@ -75,7 +84,7 @@ class OrderReading:
     async def browse(
         self,
         *,
-        actor: User,
+        actor: Reader,
         limit: int,
         after: tuple[datetime, uuid.UUID] | None = None,
         status: OrderStatus | None = None,
@@ -92,7 +101,7 @@ class OrderReading:
         return [(view, timelines[view.id]) for view in views]
 
 
-def visible_to(actor: User, order: Visible | None, order_id: uuid.UUID) -> Visible:
+def visible_to(actor: Reader, order: Visible | None, order_id: uuid.UUID) -> Visible:
     """The order, if ``actor`` may see it: its owner or an admin. Someone else's order is
     answered like a missing one: ids are not confirmed to strangers."""
     if order is None or (order.user_id != actor.id and not actor.is_admin):

@@ -17,11 +17,12 @@ from __future__ import annotations
 import uuid
 from dataclasses import dataclass
 from datetime import UTC, datetime
+from typing import Protocol, TypeVar
 
 import structlog
 
-from orderly.core.security import InvalidToken, TokenCodec, TokenPair, TokenType
-from orderly.models import AuthSession, User
+from orderly.core.security import InvalidToken, TokenClaims, TokenCodec, TokenPair, TokenType
+from orderly.models import AuthSession, Role, User
 from orderly.models.account import secret_hash
 from orderly.unit_of_work import UnitOfWorkFactory
 
@@ -41,6 +42,20 @@ class SignedIn:
 
     user: User
     session_id: uuid.UUID
+
+
+@dataclass(frozen=True, slots=True)
+class Viewer:
+    """Who an access token belongs to, as a request that only reads needs them: the
+    account's id and role, not the whole entity (``Sessions.viewer``)."""
+
+    id: uuid.UUID
+    role: Role
+    two_factor_enabled: bool
+
+    @property
+    def is_admin(self) -> bool:
+        return self.role is Role.ADMIN
 
 
 class Sessions:
@@ -95,14 +110,29 @@ class Sessions:
         raise InvalidToken("The session has ended; sign in again")
 
     async def signed_in(self, *, access_token: str) -> SignedIn:
+        claims, session_id = self._access_claims(access_token)
+        async with self._uow(read_only=True) as uow:
+            user = await uow.accounts.signed_in_user(claims.user_id, session_id)
+        return SignedIn(user=_still_valid(user, claims), session_id=session_id)
+
+    async def viewer(self, *, access_token: str) -> Viewer:
+        """``signed_in``'s checks, without loading the user entity: for requests that only
+        read, which need the account's id and role."""
+        claims, session_id = self._access_claims(access_token)
+        async with self._uow(read_only=True) as uow:
+            account = await uow.accounts.signed_in_account(claims.user_id, session_id)
+        account = _still_valid(account, claims)
+        return Viewer(
+            id=account.id,
+            role=account.role,
+            two_factor_enabled=account.totp_enabled_at is not None,
+        )
+
+    def _access_claims(self, access_token: str) -> tuple[TokenClaims, uuid.UUID]:
         claims = self._tokens.decode(access_token, TokenType.ACCESS)
         if claims.session_id is None:
             raise InvalidToken("The token belongs to no session; sign in again")
-        async with self._uow(read_only=True) as uow:
-            user = await uow.accounts.signed_in_user(claims.user_id, claims.session_id)
-        if user is None or not user.is_active or user.token_version != claims.version:
-            raise InvalidToken("The token is no longer valid")
-        return SignedIn(user=user, session_id=claims.session_id)
+        return claims, claims.session_id
 
     async def end(self, *, user_id: uuid.UUID, session_id: uuid.UUID) -> None:
         async with self._uow() as uow:
@@ -119,3 +149,21 @@ class Sessions:
             user.revoke_tokens()
             await uow.accounts.revoke_sessions(user_id, reason="logout-all", now=datetime.now(UTC))
             await uow.commit()
+
+
+class _Account(Protocol):
+    @property
+    def is_active(self) -> bool: ...
+    @property
+    def token_version(self) -> int: ...
+
+
+Account = TypeVar("Account", bound=_Account)
+
+
+def _still_valid(account: Account | None, claims: TokenClaims) -> Account:
+    """The account an access token names, if the token still works: its session is open
+    (else no account was found), the account active, and its token version unchanged."""
+    if account is None or not account.is_active or account.token_version != claims.version:
+        raise InvalidToken("The token is no longer valid")
+    return account

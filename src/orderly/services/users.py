@@ -14,7 +14,7 @@ from orderly.core.errors import Conflict, Forbidden, NotFound, Unauthorized, Unp
 from orderly.core.security import InvalidToken, PasswordHasher, TokenCodec, TokenPair, TokenType
 from orderly.models import Role, User
 from orderly.services.lockout import LockoutPolicy, Throttle
-from orderly.services.sessions import Sessions
+from orderly.services.sessions import Sessions, Viewer
 from orderly.services.two_factor import SecondFactor
 from orderly.unit_of_work import ConstraintViolated, UnitOfWorkFactory
 
@@ -183,7 +183,7 @@ class UserService:
         self.check_enrollment(user)
         return user
 
-    def check_enrollment(self, user: User) -> None:
+    def check_enrollment(self, user: User | Viewer) -> None:
         """An administrator without two-factor, where administrators need it, may only
         enrol (and sign out)."""
         if self._admins_need_mfa and user.is_admin and not user.two_factor_enabled:

@@ -7,7 +7,7 @@ from datetime import datetime
 
 from fastapi import APIRouter, Request, status
 
-from orderly.api.deps import Catalog, CurrentUser, Orders
+from orderly.api.deps import Catalog, CurrentUser, CurrentViewer, Orders
 from orderly.api.openapi import problem_responses
 from orderly.api.v1.endpoints.orders import PlacedOrder, placing_responses
 from orderly.api.v2 import cursor
@@ -55,11 +55,11 @@ async def read_item(item_id: uuid.UUID, catalog: Catalog) -> ItemReadV2:
 
 @router.get("/orders", tags=["orders v2"], responses=problem_responses(cursor.InvalidCursor))
 async def browse_orders(
-    request: Request, query: OrderBrowseQuery, user: CurrentUser, orders: Orders
+    request: Request, query: OrderBrowseQuery, viewer: CurrentViewer, orders: Orders
 ) -> CursorPage[OrderReadV2]:
     after = cursor.decode(query.cursor, "orders", datetime) if query.cursor else None
     found = await orders.browse(
-        actor=user,
+        actor=viewer,
         limit=query.limit + 1,
         after=after,
         status=query.status,
@@ -74,8 +74,8 @@ async def browse_orders(
 
 
 @router.get("/orders/{order_id}", tags=["orders v2"], responses=problem_responses(OrderNotFound))
-async def read_order(order_id: uuid.UUID, user: CurrentUser, orders: Orders) -> OrderReadV2:
-    return OrderReadV2.of(*await orders.view_with_timeline(actor=user, order_id=order_id))
+async def read_order(order_id: uuid.UUID, viewer: CurrentViewer, orders: Orders) -> OrderReadV2:
+    return OrderReadV2.of(*await orders.view_with_timeline(actor=viewer, order_id=order_id))
 
 
 @router.post(

@@ -6,7 +6,7 @@ import uuid
 
 from fastapi import APIRouter, status
 
-from orderly.api.deps import AdminWriter, CurrentUser, Orders
+from orderly.api.deps import AdminWriter, CurrentViewer, Orders
 from orderly.api.openapi import problem_responses
 from orderly.schemas.timeline import TimelineEntryRead, TimelineNoteCreate
 from orderly.services.orders import OrderNotFound
@@ -16,10 +16,10 @@ router = APIRouter(prefix="/orders", tags=["orders"])
 
 @router.get("/{order_id}/timeline", responses=problem_responses(OrderNotFound))
 async def read_timeline(
-    order_id: uuid.UUID, user: CurrentUser, orders: Orders
+    order_id: uuid.UUID, viewer: CurrentViewer, orders: Orders
 ) -> list[TimelineEntryRead]:
     """Every step of the order, oldest first (its owner or an admin; anyone else: 404)."""
-    entries = await orders.timeline(actor=user, order_id=order_id)
+    entries = await orders.timeline(actor=viewer, order_id=order_id)
     return [TimelineEntryRead.of(entry) for entry in entries]
 
 
