@@ -74,14 +74,14 @@ def migrated_postgres(services: ServiceSettings) -> Iterator[str]:
         drop_postgres_database(services, url)
 
 
-def query(url: str, sql: str) -> list[asyncpg.Record]:
-    """The rows of ``sql`` on the PostgreSQL database at ``url``, over a connection of its own
-    (for tests that look at what processes under test wrote)."""
+def query(url: str, sql: str, *args: object) -> list[asyncpg.Record]:
+    """The rows of ``sql`` (with ``$1``... bound to ``args``) on the PostgreSQL database at
+    ``url``, over a connection of its own (for tests that look at what processes wrote)."""
 
     async def run() -> list[asyncpg.Record]:
         connection = await asyncpg.connect(_asyncpg_dsn(url), timeout=10)
         try:
-            return list(await connection.fetch(sql))
+            return list(await connection.fetch(sql, *args))
         finally:
             await connection.close()
 

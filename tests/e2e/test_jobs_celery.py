@@ -132,8 +132,13 @@ def test_events_the_broker_lost_are_handed_over_again_and_handled_once(
         stack.worker.stop()
         customer = stack.customer()
         order_id = stack.order(customer, make_item(postgres_url))
-        placed = "SELECT deliveries, handled_at FROM outbox WHERE event_type = 'OrderPlaced'"
-        eventually(lambda: query(postgres_url, placed)[0]["deliveries"] == 1, "the hand-over")
+        placed = (  # the database may hold other tests' events: this order's only
+            "SELECT deliveries, handled_at FROM outbox "
+            "WHERE event_type = 'OrderPlaced' AND payload->>'order_id' = $1"
+        )
+        eventually(
+            lambda: query(postgres_url, placed, order_id)[0]["deliveries"] == 1, "the hand-over"
+        )
         broker = redis.Redis.from_url(ServiceSettings().redis_url)
         prefix = redis_broker["ORDERLY_REDIS_KEY_PREFIX"]
         queued = list(broker.scan_iter(match=f"{prefix}:celery:*", count=500))
@@ -143,16 +148,12 @@ def test_events_the_broker_lost_are_handed_over_again_and_handled_once(
 
         stack.worker = stack.start_worker()
         eventually(lambda: stack.status(customer, order_id) == "paid", "the order to be paid", 60)
-        [row] = query(postgres_url, placed)
+        [row] = query(postgres_url, placed, order_id)
         assert row["deliveries"] >= 2
         assert row["handled_at"] is not None
         eventually(
             lambda: [m for m in received(stack.mail) if order_id in str(m["Subject"])],
             "the order confirmation",
-        )
-        eventually(
-            lambda: not query(postgres_url, "SELECT id FROM outbox WHERE handled_at IS NULL"),
-            "every event handled",
         )
         assert stack.charges(order_id) == 1
     finally:

@@ -283,7 +283,10 @@ async def test_the_runner_delivers_a_signed_order_paid_after_two_failures(
         )
         assert payload["type"] == "order.paid"
         assert payload["data"]["order_id"] == placed.json()["id"]
-        deliveries = (
-            await http.get(f"{ENDPOINTS}/{created['id']}/deliveries", headers=admin.headers)
-        ).json()["items"]
-        assert [(d["status"], d["attempts"]) for d in deliveries] == [("delivered", 3)]
+
+        async def recorded() -> bool:  # the receiver answers before the runner commits
+            listed = f"{ENDPOINTS}/{created['id']}/deliveries"
+            items = (await http.get(listed, headers=admin.headers)).json()["items"]
+            return [(d["status"], d["attempts"]) for d in items] == [("delivered", 3)]
+
+        assert await eventually(recorded, "one delivery, recorded delivered after 3 attempts")
