@@ -14,7 +14,7 @@ import pytest
 import structlog
 
 from orderly.core.config import Settings
-from orderly.core.logging import ACCESS, REDACTED, configure_logging, log_request
+from orderly.core.logging import REDACTED, configure_logging
 
 
 @pytest.fixture
@@ -72,37 +72,9 @@ def test_exceptions_are_rendered_into_the_line(json_lines: Any) -> None:
         assert "ValueError: boom" in line["exception"]
 
 
-def test_the_access_line_is_the_line_structlog_writes(json_lines: Any) -> None:
-    structlog.contextvars.bind_contextvars(request_id="r-2", user_id="u-1", api_key="k-1")
-    fields = {
-        "method": "GET",
-        "route": "/api/v1/items/{item_id}",
-        "path": "/api/v1/items/7",
-        "status": 404,
-        "duration_ms": 1.25,
-        "user_id": None,
-        "client": "127.0.0.1",
-    }
-    log_request(fields)
-    structlog.get_logger(ACCESS).info("request", **fields)
-    fast, reference = json_lines()
-    assert fast.pop("timestamp").endswith("Z")
-    reference.pop("timestamp")
-    assert fast == reference
-    assert fast == {
-        **fields,
-        "event": "request",
-        "request_id": "r-2",
-        "api_key": REDACTED,
-        "level": "info",
-        "logger": ACCESS,
-    }
-
-
 def test_level_filters_both(json_lines: Any) -> None:
     logging.getLogger().setLevel(logging.WARNING)
     structlog.get_logger("orderly.test").info("hidden")
     logging.getLogger("thirdparty").info("hidden too")
-    log_request({"method": "GET"})
     structlog.get_logger("orderly.test").warning("shown")
     assert [line["event"] for line in json_lines()] == ["shown"]

@@ -10,11 +10,10 @@ from __future__ import annotations
 import logging
 import re
 import sys
-from collections.abc import Callable, MutableMapping
+from collections.abc import MutableMapping
 from functools import lru_cache
 from typing import Any
 
-import pydantic_core
 import structlog
 
 from orderly.core.config import Settings
@@ -38,12 +37,6 @@ def redact(_: Any, __: str, event: MutableMapping[str, Any]) -> MutableMapping[s
     return event
 
 
-def _json(event: Any, *, default: Callable[[Any], Any]) -> str:
-    """JSON of a line, rendered by pydantic-core (compiled, so much faster than the stdlib
-    encoder); ``default`` (structlog's: ``repr``) renders what JSON has no form for."""
-    return pydantic_core.to_json(event, fallback=default).decode()
-
-
 class _Formatter(structlog.stdlib.ProcessorFormatter):
     """``ProcessorFormatter`` without its copy of every record: a line logged through
     structlog (its event dict in ``record.msg``, already through the shared processors) is
@@ -60,45 +53,18 @@ class _Formatter(structlog.stdlib.ProcessorFormatter):
         return str(self.renderer(record.__dict__["_logger"], name, record.msg.copy()))
 
 
-_timestamp = structlog.processors.TimeStamper(fmt="iso", utc=True)
-_SHARED: list[structlog.types.Processor] = [
-    structlog.contextvars.merge_contextvars,
-    structlog.stdlib.add_log_level,
-    structlog.stdlib.add_logger_name,
-    _timestamp,
-    redact,
-]
-
-ACCESS = "orderly.access"
-_access = logging.getLogger(ACCESS)
-
-
-def log_request(fields: dict[str, Any]) -> None:
-    """The access line of a request (``event: request`` with ``fields``) at INFO on the
-    ``orderly.access`` logger: the line ``structlog.get_logger(ACCESS).info("request",
-    **fields)`` writes, for less work, since it is written for every request: the
-    processors of ``_SHARED`` are called in place rather than through structlog's bound
-    logger, and the record goes to the logging handlers directly, so levels, handlers and
-    captures apply as to any other record. ``tests/unit/test_logging.py`` holds the two
-    lines equal."""
-    if not _access.isEnabledFor(logging.INFO):
-        return
-    event = structlog.contextvars.merge_contextvars(_access, "info", {**fields, "event": "request"})
-    event["level"] = "info"
-    event["logger"] = ACCESS
-    redact(_access, "info", _timestamp(_access, "info", event))
-    record = logging.LogRecord(ACCESS, logging.INFO, __file__, 0, event, None, None)
-    # What structlog's wrap_for_formatter marks a record with (read by _Formatter).
-    record._logger, record._name = _access, "info"
-    _access.handle(record)
-
-
 def configure_logging(settings: Settings) -> None:
-    shared = list(_SHARED)
+    shared: list[structlog.types.Processor] = [
+        structlog.contextvars.merge_contextvars,
+        structlog.stdlib.add_log_level,
+        structlog.stdlib.add_logger_name,
+        structlog.processors.TimeStamper(fmt="iso", utc=True),
+        redact,
+    ]
     renderer: structlog.types.Processor
     if settings.logs_as_json:
         shared.append(structlog.processors.format_exc_info)
-        renderer = structlog.processors.JSONRenderer(_json)
+        renderer = structlog.processors.JSONRenderer()
     else:
         # plain tracebacks: rich ones print local variables, which may hold secrets
         renderer = structlog.dev.ConsoleRenderer(

@@ -18,8 +18,8 @@ from starlette.types import ASGIApp, HTTPExceptionHandler, Message, Receive, Sco
 
 from orderly.api.problems import PROBLEM_JSON
 from orderly.core import metrics
-from orderly.core.logging import log_request
 
+access_log = structlog.get_logger("orderly.access")
 _REQUEST_ID = re.compile(r"^[A-Za-z0-9._:-]{1,128}$")
 
 
@@ -131,16 +131,15 @@ class RequestContextMiddleware:
             if not streaming:
                 latency.observe(duration)
             client = scope.get("client")
-            log_request(
-                {
-                    "method": method,
-                    "route": template,
-                    "path": scope["path"],
-                    "status": status,
-                    "duration_ms": round(duration * 1000, 2),
-                    "user_id": state.get("user_id"),
-                    "client": client[0] if client else None,
-                }
+            access_log.info(
+                "request",
+                method=method,
+                route=template,
+                path=scope["path"],
+                status=status,
+                duration_ms=round(duration * 1000, 2),
+                user_id=state.get("user_id"),
+                client=client[0] if client else None,
             )
             structlog.contextvars.clear_contextvars()
 
