@@ -118,11 +118,12 @@ async def _place(base: str, token: str, item_ids: list[uuid.UUID]) -> list[str]:
 
 async def _clear_backlog(dsn: str) -> None:
     """Earlier scenarios (and the baselines' raw inserts) left events behind; they are not
-    part of this measurement."""
+    part of this measurement: marked handled, so the relay neither publishes them nor, as
+    unacknowledged hand-overs, publishes them again."""
     connection = await asyncpg.connect(dsn)
     try:
         await connection.execute(
-            "UPDATE outbox SET published_at = now() WHERE published_at IS NULL"
+            "UPDATE outbox SET published_at = now(), handled_at = now() WHERE handled_at IS NULL"
         )
     finally:
         await connection.close()

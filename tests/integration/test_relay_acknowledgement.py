@@ -54,8 +54,11 @@ async def test_an_event_the_broker_lost_is_handed_over_again_then_left_to_an_ope
     await asyncio.sleep(ACK.total_seconds() + 0.2)
     assert await relay.relay_once() == 1  # no acknowledgement: handed over again
     assert [m.id for m in handed] == [row.id, row.id]
+    [row] = await rows(container)
+    assert row.published_at is not None
+    assert row.available_at - row.published_at == 2 * ACK  # the second waits twice as long
 
-    await asyncio.sleep(ACK.total_seconds() + 0.2)
+    await asyncio.sleep(2 * ACK.total_seconds() + 0.2)
     assert await relay.relay_once() == 0  # max_deliveries reached: abandoned
     async with container.session_factory() as session:
         [counts] = await OutboxRepository(session).counts_by_type(max_deliveries=2)

@@ -15,13 +15,17 @@ A broker that accepted an event can still lose it (Redis restarted without persi
 its queues). So a hand-over is not the end: the worker acknowledges an event once every
 handler finished it (``handled_at``), and a row handed over and not acknowledged within the
 acknowledgement timeout is due again and handed over anew, up to ``max_deliveries`` times. An
-in-process relay runs the handlers itself: its hand-over is the handling.
+in-process relay runs the handlers itself: its hand-over is the handling. Each further
+hand-over of an event waits twice as long as the one before, so workers merely running
+behind are not flooded with copies.
 """
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
+import uuid
+from collections import defaultdict
 from collections.abc import Awaitable, Callable
 from datetime import UTC, datetime, timedelta
 
@@ -136,12 +140,19 @@ class OutboxRelay:
         now = datetime.now(UTC)
         async with self._sessions() as session, session.begin():
             outbox = OutboxRepository(session)
-            await outbox.mark_published(
-                [m.id for m in delivered],
-                at=now,
-                handled=self._in_process,
-                ack_deadline=now + self._ack_timeout,
-            )
+            # Each hand-over of the same event waits twice as long for its acknowledgement:
+            # workers that fall behind by more than the timeout get one duplicate per event,
+            # not a new one every timeout.
+            by_deliveries: dict[int, list[uuid.UUID]] = defaultdict(list)
+            for message in delivered:
+                by_deliveries[message.deliveries].append(message.id)
+            for earlier, ids in by_deliveries.items():
+                await outbox.mark_published(
+                    ids,
+                    at=now,
+                    handled=self._in_process,
+                    ack_deadline=now + self._ack_timeout * 2**earlier,
+                )
             for message, error in failed:
                 attempts = message.attempts + 1
                 await outbox.mark_failed(
