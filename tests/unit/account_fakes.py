@@ -7,6 +7,7 @@ import uuid
 from datetime import datetime
 
 from orderly.models import AccountToken, AuthSession, RecoveryCode, TokenPurpose, User
+from orderly.repositories.accounts import SignedInAccount
 from orderly.unit_of_work import Accounts
 
 
@@ -32,6 +33,11 @@ class FakeAccounts:
         if session is None or session.user_id != user_id or session.revoked_at is not None:
             return None
         return self.users.get(user_id)
+
+    async def signed_in_account(
+        self, user_id: uuid.UUID, session_id: uuid.UUID
+    ) -> SignedInAccount | None:
+        return await self.signed_in_user(user_id, session_id)  # a User has those columns
 
     async def rotate_refresh(
         self,
