@@ -7,6 +7,7 @@ nothing here runs at import time.
 from __future__ import annotations
 
 import uuid
+from contextlib import AbstractAsyncContextManager
 from dataclasses import dataclass
 from datetime import timedelta
 from typing import TYPE_CHECKING
@@ -46,7 +47,12 @@ from orderly.services.two_factor import TwoFactorService
 from orderly.services.users import UserService
 from orderly.services.webhook_delivery import Doorbell, RetrySchedule, Wake, WebhookDeliveries
 from orderly.services.webhooks import WebhookService
-from orderly.unit_of_work import UnitOfWork, UnitOfWorkFactory, sql_units_of_work
+from orderly.unit_of_work import (
+    UnitOfWork,
+    UnitOfWorkFactory,
+    shared_reads,
+    sql_units_of_work,
+)
 
 if TYPE_CHECKING:
     from redis.asyncio import Redis
@@ -216,6 +222,10 @@ class Container:
 
     def uow(self, *, read_only: bool = False) -> UnitOfWork:
         return self.units_of_work(read_only=read_only)
+
+    def shared_reads(self) -> AbstractAsyncContextManager[None]:
+        """A request that only reads: its read-only units of work share one connection."""
+        return shared_reads(self.sessions)
 
     async def close(self) -> None:
         await self.payment_provider.aclose()

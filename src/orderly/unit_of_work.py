@@ -12,7 +12,9 @@ API, the CLI and the workers pass ``SqlUnitOfWork``.
 from __future__ import annotations
 
 import uuid
-from collections.abc import Awaitable, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable
+from contextlib import asynccontextmanager
+from contextvars import ContextVar
 from datetime import datetime, timedelta
 from types import TracebackType
 from typing import Any, Protocol, Self, cast
@@ -356,7 +358,11 @@ class SqlUnitOfWork:
     async def __aenter__(self) -> Self:
         if self._gate is not None:
             await self._gate.acquire()
-        self._session = self._session_factory()  # no I/O: the connection comes on first use
+        self._start(self._session_factory())  # no I/O: the connection comes on first use
+        return self
+
+    def _start(self, session: AsyncSession) -> None:
+        self._session = session
         self.users = UserRepository(self._session)
         self.accounts = AccountRepository(self._session)
         self._loose_events: list[Event] = []
@@ -368,7 +374,6 @@ class SqlUnitOfWork:
         self.outbox = OutboxRepository(self._session)
         self.webhooks = WebhookRepository(self._session)
         self.audit = AuditRepository(self._session)
-        return self
 
     async def __aexit__(
         self,
@@ -435,6 +440,74 @@ class SqlUnitOfWork:
         self._loose_events.append(event)
 
 
+class SharedReads:
+    """One read-only session for every read-only unit of work that a request opens in
+    turn (``shared_reads``): a signed-in read checks the session, then reads, on one pooled
+    connection and one pass through the gate, instead of two of each. Opened on first use,
+    closed when the request's reading is done."""
+
+    def __init__(self, sessions: SessionFactories) -> None:
+        self._sessions = sessions
+        self._session: AsyncSession | None = None
+
+    async def session(self) -> AsyncSession:
+        if self._session is None:
+            if self._sessions.gate is not None:
+                await self._sessions.gate.acquire()
+            self._session = self._sessions.reader()
+        return self._session
+
+    async def close(self) -> None:
+        session, self._session = self._session, None
+        if session is None:
+            return
+        try:
+            await session.close()
+        finally:
+            if self._sessions.gate is not None:
+                self._sessions.gate.release()
+
+
+class SharedReadUnitOfWork(SqlUnitOfWork):
+    """A read-only unit of work on the request's shared session: leaving it keeps the
+    session (and its connection) for the request's next read."""
+
+    def __init__(self, shared: SharedReads, sessions: SessionFactories) -> None:
+        super().__init__(sessions.reader, read_only=True)
+        self._shared = shared
+
+    async def __aenter__(self) -> Self:
+        self._start(await self._shared.session())
+        return self
+
+    async def __aexit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        self._session = None
+
+
+# The request's shared read session, if it opened one. Only for use cases that read in
+# sequence: coroutines running side by side (GraphQL resolvers) must not share a session.
+_shared_reads: ContextVar[SharedReads | None] = ContextVar("orderly_shared_reads", default=None)
+
+
+@asynccontextmanager
+async def shared_reads(sessions: SessionFactories) -> AsyncIterator[None]:
+    """Inside: read-only units of work share one session, released on leaving. For a
+    request that only reads: a writing unit of work opened inside would wait for a second
+    connection while holding the first."""
+    shared = SharedReads(sessions)
+    token = _shared_reads.set(shared)
+    try:
+        yield
+    finally:
+        _shared_reads.reset(token)
+        await shared.close()
+
+
 async def _insert_added(session: AsyncSession) -> None:
     """Entities added to the session (``repository.add``) are written as plain INSERTs, in
     foreign-key order, with their model defaults applied (``insert_row``); the ORM's flush
@@ -482,6 +555,9 @@ def sql_units_of_work(
 
     def open_unit(*, read_only: bool = False) -> UnitOfWork:
         if read_only:
+            shared = _shared_reads.get()
+            if shared is not None:
+                return SharedReadUnitOfWork(shared, sessions)
             return SqlUnitOfWork(sessions.reader, read_only=True, gate=sessions.gate)
         return SqlUnitOfWork(
             sessions.writer, gate=sessions.gate, on_catalog_change=on_catalog_change

@@ -4,18 +4,19 @@ requests than connections. PostgreSQL only (SQLite has no server and no pool to 
 from __future__ import annotations
 
 import asyncio
+import uuid
 from collections.abc import Iterator
 
 import httpx
 import pytest
-from sqlalchemy import text
+from sqlalchemy import event, text
 from sqlalchemy.ext.asyncio import create_async_engine
 from sqlalchemy.pool import NullPool
 
 from orderly.container import Container
 from orderly.core.config import Settings
 from orderly.main import create_app
-from tests.conftest import Account, assert_problem, migrated_database
+from tests.conftest import Account, assert_problem, make_account, migrated_database
 from tests.services import ServiceSettings
 
 
@@ -75,3 +76,54 @@ async def test_requests_beyond_the_pool_wait_in_line_then_get_503_database_busy(
             # Released: requests go through again, one after another.
             answers = await asyncio.gather(*(client.get("/api/v1/items") for _ in range(5)))
             assert [a.status_code for a in answers] == [200] * 5
+
+
+async def test_a_signed_in_read_checks_the_session_and_reads_on_one_connection(
+    client: httpx.AsyncClient, container: Container, customer: Account
+) -> None:
+    checkouts: list[object] = []
+
+    def count(*connection: object) -> None:
+        checkouts.append(connection)
+
+    engine = container.engine.sync_engine
+    event.listen(engine, "checkout", count)
+    try:
+        for path in ("/api/v1/orders", "/api/v2/orders", f"/api/v1/orders/{uuid.uuid4()}"):
+            checkouts.clear()
+            answer = await client.get(path, headers=customer.headers)
+            assert answer.status_code in (200, 404), answer.text
+            assert len(checkouts) == 1, path  # the session check and the reads share it
+    finally:
+        event.remove(engine, "checkout", count)
+    pool = container.engine.sync_engine.pool
+    assert pool.checkedout() == 0  # type: ignore[attr-defined]  # returned after the endpoint
+
+
+async def test_shared_reads_hold_one_slot_and_give_it_back_however_the_request_ends(
+    settings: Settings,
+) -> None:
+    one = settings.model_copy(update={"database_pool_size": 1, "database_pool_timeout": 0.5})
+    app = create_app(one)
+    async with app.router.lifespan_context(app):
+        container: Container = app.state.container
+        customer = await make_account(container, "shared@example.com")
+        transport = httpx.ASGITransport(app=app)
+        async with httpx.AsyncClient(transport=transport, base_url="http://t") as client:
+            # Two read-only units in one request on a one-connection pool: no waiting for
+            # a second slot, and the slot is free for the next request.
+            for _ in range(3):
+                assert (await client.get("/api/v1/orders", headers=customer.headers)).is_success
+            rejected = await client.get("/api/v1/orders", headers={"Authorization": "Bearer x"})
+            assert_problem(rejected, 401)
+            missing = await client.get(f"/api/v1/orders/{uuid.uuid4()}", headers=customer.headers)
+            assert_problem(missing, 404)
+            assert (await client.get("/api/v1/orders", headers=customer.headers)).is_success
+        # Inside a shared scope read-only units share a session; writers never do.
+        async with container.shared_reads():
+            async with container.uow(read_only=True) as first:
+                session = first.session  # type: ignore[attr-defined]
+            async with container.uow(read_only=True) as second:
+                assert second.session is session  # type: ignore[attr-defined]
+        async with container.uow(read_only=True) as alone:
+            assert alone.session is not session  # type: ignore[attr-defined]

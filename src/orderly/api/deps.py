@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import uuid
-from collections.abc import Awaitable, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable
 from typing import Annotated
 
 import structlog
@@ -112,17 +112,23 @@ CurrentUser = Annotated[User, Depends(get_current_user)]
 
 @raises(NotAuthenticated, InvalidToken, MfaEnrollmentRequired)
 async def get_viewer(
-    request: Request, users: Users, token: Annotated[str | None, Depends(oauth2_scheme)]
-) -> Viewer:
+    request: Request,
+    users: Users,
+    container: Annotated[Container, Depends(get_container)],
+    token: Annotated[str | None, Depends(oauth2_scheme)],
+) -> AsyncIterator[Viewer]:
     """``get_current_user``'s checks for a request that only reads: the account's id and
-    role, read with the session check, without loading the user entity."""
-    viewer = await users.sessions.viewer(access_token=_required(token))
-    _note_user(request, viewer.id)
-    users.check_enrollment(viewer)
-    return viewer
+    role, read with the session check, without loading the user entity. The request's
+    reads share the check's connection until the endpoint returns."""
+    async with container.shared_reads():
+        viewer = await users.sessions.viewer(access_token=_required(token))
+        _note_user(request, viewer.id)
+        users.check_enrollment(viewer)
+        yield viewer
 
 
-CurrentViewer = Annotated[Viewer, Depends(get_viewer)]
+# scope="function": the connection goes back to the pool before the response is sent.
+CurrentViewer = Annotated[Viewer, Depends(get_viewer, scope="function")]
 
 
 @raises(RateLimited)
