@@ -41,6 +41,7 @@ from orderly.services.live_status import LiveStatusService
 from orderly.services.lockout import LockoutPolicy, Throttle
 from orderly.services.orders import OrderService
 from orderly.services.outbox import OutboxService
+from orderly.services.outbox_operations import OutboxOperations
 from orderly.services.payments import PaymentService
 from orderly.services.reports import ReportService
 from orderly.services.two_factor import TwoFactorService
@@ -83,6 +84,8 @@ class Container:
     webhook_doorbell: Doorbell
     audit: AuditService
     outbox: OutboxService
+    # An operator's use cases on the outbox table: the CLI's `orderly outbox`, the panel.
+    outbox_operations: OutboxOperations
     # The live status streams open in this process (fed by the Redis listener, or in-process).
     live: LiveHub
     # Advanced after every committed catalog change; the API's catalog cache watches it.
@@ -206,6 +209,11 @@ class Container:
             webhook_doorbell=doorbell,
             audit=AuditService(uow),
             outbox=OutboxService(uow),
+            outbox_operations=OutboxOperations(
+                sessions.writer,
+                recorded_handlers=dispatcher.recorded_handlers,
+                max_deliveries=settings.outbox_max_deliveries,
+            ),
             live=live,
             catalog_version=catalog_version,
             live_status=LiveStatusService(

@@ -1,9 +1,10 @@
-"""The panel's operations views over HTTP (SQLite and PostgreSQL): outbox retry, sales
-reports (request, download), webhook replay and order cancellation, each through its
+"""The panel's operations views over HTTP (SQLite and PostgreSQL): outbox retry and replay,
+sales reports (request, download), webhook replay and order cancellation, each through its
 service and recorded with the admin's id."""
 
 from __future__ import annotations
 
+import re
 import uuid
 from datetime import UTC, date, datetime, timedelta
 from typing import TypeVar
@@ -53,6 +54,68 @@ async def test_an_outbox_message_is_listed_and_made_due_now(
     unknown = await client.post(f"/admin/outbox-message/act/{uuid.uuid4()}/retry", headers=ORIGIN)
     page = await client.get(unknown.headers["location"])
     assert page.status_code == 404  # the message it named does not exist
+
+
+async def hand_over(
+    container: Container, event_id: uuid.UUID, *, deliveries: int, handled: bool = False
+) -> None:
+    """As the relay leaves a message it handed over ``deliveries`` times (and, ``handled``,
+    a worker acknowledged)."""
+    earlier = datetime.now(UTC) - timedelta(hours=1)
+    async with container.session_factory() as session:
+        message = await session.get_one(OutboxMessage, event_id)
+        message.published_at, message.deliveries = earlier, deliveries
+        message.available_at = earlier + timedelta(seconds=container.settings.outbox_ack_timeout)
+        message.handled_at = earlier if handled else None
+        await session.commit()
+
+
+def state_cell(page: str, state: str) -> bool:
+    return re.search(rf"<td>\s*{re.escape(state)}\s*</td>", page) is not None
+
+
+async def test_an_abandoned_outbox_message_is_listed_and_replayed(
+    client: httpx.AsyncClient, admin: Account, container: Container
+) -> None:
+    message = await one_row(container, OutboxMessage)  # the admin's UserRegistered
+    await hand_over(container, message.id, deliveries=container.settings.outbox_max_deliveries)
+    await sign_in(client, admin)
+    listing = await client.get("/admin/outbox-message/list")
+    assert str(message.id) in listing.text
+    assert state_cell(listing.text, "abandoned")
+    details = await client.get(f"/admin/outbox-message/details/{message.id}")
+    assert 'id="action-replay"' in details.text
+    assert 'id="action-retry"' not in details.text
+    before = datetime.now(UTC)
+    replayed = await client.post(f"/admin/outbox-message/act/{message.id}/replay", headers=ORIGIN)
+    assert replayed.status_code == 303
+    assert "Pending again" in (await client.get(replayed.headers["location"])).text
+    again = await one_row(container, OutboxMessage)
+    assert (again.published_at, again.handled_at, again.deliveries) == (None, None, 0)
+    assert before <= again.available_at <= datetime.now(UTC)  # due at once
+    assert await actions(container) == [("outbox.replay", admin.user.id)]
+    listing = await client.get("/admin/outbox-message/list")
+    assert state_cell(listing.text, "pending")
+    assert not state_cell(listing.text, "abandoned")
+
+
+async def test_handled_outbox_messages_are_not_listed_nor_in_flight_ones_replayed(
+    client: httpx.AsyncClient, admin: Account, customer: Account, container: Container
+) -> None:
+    async with container.session_factory() as session:
+        rows = {m.payload["email"]: m.id for m in await session.scalars(select(OutboxMessage))}
+    handled, flying = rows[admin.email], rows[customer.email]
+    await hand_over(container, handled, deliveries=1, handled=True)
+    await hand_over(container, flying, deliveries=container.settings.outbox_max_deliveries - 1)
+    await sign_in(client, admin)
+    listing = await client.get("/admin/outbox-message/list")
+    assert str(flying) in listing.text
+    assert str(handled) not in listing.text
+    assert state_cell(listing.text, "in flight")
+    details = await client.get(f"/admin/outbox-message/details/{flying}")
+    assert state_cell(details.text, "in flight")
+    assert 'id="action-' not in details.text  # neither retry nor replay
+    assert await actions(container) == []
 
 
 async def test_a_sales_report_is_requested_and_downloaded(

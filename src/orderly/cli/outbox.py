@@ -14,20 +14,12 @@ from orderly.cli.console import JsonOption, err_console, print_json, with_contai
 from orderly.container import Container
 from orderly.core.config import Settings
 from orderly.repositories.outbox import OutboxCounts
-from orderly.services.outbox_operations import OutboxOperations, Replayed
+from orderly.services.outbox_operations import Replayed
 
 app = typer.Typer(
     help="The outbox: events committed with their change, handed over by the relay",
     no_args_is_help=True,
 )
-
-
-def _operations(container: Container) -> OutboxOperations:
-    return OutboxOperations(
-        container.sessions.writer,
-        recorded_handlers=container.dispatcher.recorded_handlers,
-        max_deliveries=container.settings.outbox_max_deliveries,
-    )
 
 
 def _age(oldest: datetime | None, now: datetime) -> float | None:
@@ -42,7 +34,7 @@ def status(as_json: JsonOption = False) -> None:
     handled, and the oldest pending one's age."""
 
     async def run(container: Container) -> list[OutboxCounts]:
-        return await _operations(container).status()
+        return await container.outbox_operations.status()
 
     counts = with_container(Settings(), run)
     now = datetime.now(UTC)
@@ -94,7 +86,7 @@ def retry(
     them over on its next pass instead of waiting out their backoff."""
 
     async def run(container: Container) -> int:
-        return await _operations(container).retry_failed(event_type=event_type)
+        return await container.outbox_operations.retry_failed(event_type=event_type)
 
     count = with_container(Settings(), run)
     if as_json:
@@ -123,7 +115,7 @@ def replay(
     """
 
     async def run(container: Container) -> Replayed:
-        return await _operations(container).replay(event_id=event_id, rerun=rerun or [])
+        return await container.outbox_operations.replay(event_id=event_id, rerun=rerun or [])
 
     replayed = with_container(Settings(), run)
     if as_json:

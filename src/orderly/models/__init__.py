@@ -6,7 +6,7 @@ from orderly.models.base import Base
 from orderly.models.item import Availability, Item, ItemFilter, ItemSort, ItemView
 from orderly.models.order import LineRequest, Order, OrderLine, OrderStatus
 from orderly.models.order_view import LineView, OrderView, order_views
-from orderly.models.outbox import OutboxMessage, ProcessedEvent
+from orderly.models.outbox import OutboxMessage, OutboxState, ProcessedEvent
 from orderly.models.payment import Payment, PaymentStatus
 from orderly.models.report import ReportStatus, SalesReport
 from orderly.models.timeline import TimelineEntry
@@ -30,6 +30,7 @@ __all__ = [
     "OrderStatus",
     "OrderView",
     "OutboxMessage",
+    "OutboxState",
     "Payment",
     "PaymentStatus",
     "ProcessedEvent",

@@ -5,12 +5,25 @@ from __future__ import annotations
 
 import uuid
 from datetime import datetime
+from enum import StrEnum
 from typing import Any
 
 from sqlalchemy import JSON, Index, String, Text, UniqueConstraint, Uuid
 from sqlalchemy.orm import Mapped, mapped_column
 
 from orderly.models.base import Base, UTCDateTime, utcnow
+
+
+class OutboxState(StrEnum):
+    """Where a message stands: waiting for the relay (pending; failing once a hand-over
+    failed), handed over and not acknowledged (in flight; abandoned once handed over the
+    most times allowed, left to an operator's replay), or handled."""
+
+    PENDING = "pending"
+    FAILING = "failing"
+    IN_FLIGHT = "in flight"
+    ABANDONED = "abandoned"
+    HANDLED = "handled"
 
 
 class OutboxMessage(Base):
@@ -36,6 +49,17 @@ class OutboxMessage(Base):
     last_error: Mapped[str | None] = mapped_column(Text)
     # W3C trace context of the span that wrote the event: its handler's span continues it.
     traceparent: Mapped[str | None] = mapped_column(String(55))
+
+    def state(self, *, max_deliveries: int) -> OutboxState:
+        """The states ``orderly outbox status`` counts; ``max_deliveries``: the hand-overs
+        after which the relay gives a message up (ORDERLY_OUTBOX_MAX_DELIVERIES)."""
+        if self.handled_at is not None:
+            return OutboxState.HANDLED
+        if self.published_at is None:
+            return OutboxState.PENDING if self.last_error is None else OutboxState.FAILING
+        if self.deliveries >= max_deliveries:
+            return OutboxState.ABANDONED
+        return OutboxState.IN_FLIGHT
 
 
 class ProcessedEvent(Base):

@@ -1,5 +1,5 @@
-"""Operations: the outbox (pending and failed messages, retry now), sales reports (request,
-download) and the administrators' audit record."""
+"""Operations: the outbox (messages not handled yet; retry now, replay), sales reports
+(request, download) and the administrators' audit record."""
 
 from __future__ import annotations
 
@@ -13,16 +13,19 @@ from starlette.responses import Response
 
 from orderly.admin.base import PanelAction, PanelLink, PanelView, current_admin, parse_id
 from orderly.core.errors import DomainError
-from orderly.models import AdminAudit, OutboxMessage, ReportStatus, SalesReport
+from orderly.models import AdminAudit, OutboxMessage, OutboxState, ReportStatus, SalesReport
 from orderly.schemas.reports import SalesReportCreate
 
 
 class OutboxAdmin(PanelView, model=OutboxMessage):
-    """Messages not yet handed on: pending (waiting their turn) and failing (attempts made,
-    the last error kept, due again after a backoff)."""
+    """Messages not handled yet, each with its state: pending (waiting its turn), failing
+    (a hand-over failed; the last error kept, due again after a backoff), in flight (handed
+    over, not acknowledged yet) and abandoned (handed over the most times allowed and never
+    acknowledged; the relay leaves it to an operator). A waiting message can be made due now,
+    an abandoned one replayed as ``orderly outbox replay`` does."""
 
     name = "Outbox message"
-    name_plural = "Outbox (waiting)"
+    name_plural = "Outbox (unhandled)"
     icon = "fa-solid fa-inbox"
     category = "Operations"
     can_create = False
@@ -30,40 +33,79 @@ class OutboxAdmin(PanelView, model=OutboxMessage):
     can_delete = False
     column_list: ClassVar[Any] = [
         OutboxMessage.event_type,
+        "state",
+        OutboxMessage.created_at,
+        OutboxMessage.available_at,
+        OutboxMessage.attempts,
+        OutboxMessage.deliveries,
+        OutboxMessage.last_error,
+    ]
+    column_details_list: ClassVar[Any] = [
+        OutboxMessage.id,
+        OutboxMessage.event_type,
+        "state",
+        OutboxMessage.payload,
         OutboxMessage.created_at,
         OutboxMessage.available_at,
         OutboxMessage.attempts,
         OutboxMessage.last_error,
+        OutboxMessage.published_at,
+        OutboxMessage.deliveries,
+        OutboxMessage.handled_at,
     ]
     column_searchable_list: ClassVar[Any] = [OutboxMessage.event_type]
     column_sortable_list: ClassVar[Any] = [
         OutboxMessage.created_at,
         OutboxMessage.available_at,
         OutboxMessage.attempts,
+        OutboxMessage.deliveries,
     ]
     column_default_sort: ClassVar[Any] = [(OutboxMessage.created_at, False)]
-    column_labels: ClassVar[Any] = {OutboxMessage.available_at: "Due at"}
+    column_labels: ClassVar[Any] = {
+        "state": "State",
+        OutboxMessage.available_at: "Due at",
+        OutboxMessage.published_at: "Last handed over",
+        OutboxMessage.deliveries: "Hand-overs",
+    }
 
     def list_query(self, request: Request) -> Select[Any]:
-        return select(OutboxMessage).where(OutboxMessage.published_at.is_(None))
+        return select(OutboxMessage).where(OutboxMessage.handled_at.is_(None))
 
     def count_query(self, request: Request) -> Select[Any]:
-        return super().count_query(request).where(OutboxMessage.published_at.is_(None))
+        return super().count_query(request).where(OutboxMessage.handled_at.is_(None))
+
+    def state(self, message: OutboxMessage) -> OutboxState:
+        return message.state(max_deliveries=self.services().settings.outbox_max_deliveries)
+
+    async def get_prop_value(self, obj: Any, prop: str) -> Any:
+        if prop == "state":  # computed, not a column
+            return self.state(obj)
+        return await super().get_prop_value(obj, prop)
 
     def panel_actions(self, request: Request, obj: Any) -> list[PanelAction]:
-        return [] if obj.published_at else [PanelAction("retry", "Retry now")]
+        state = self.state(obj)
+        if state in (OutboxState.PENDING, OutboxState.FAILING):
+            return [PanelAction("retry", "Retry now")]
+        if state is OutboxState.ABANDONED:
+            return [PanelAction("replay", "Replay")]
+        return []  # in flight: the relay hands it over again if unacknowledged
 
     async def run_action(self, request: Request, pk: str, action: str, form: FormData) -> str:
-        if action != "retry":
+        if action == "retry":
+            await self.services().outbox.retry(event_id=parse_id(pk))
+            done = "Due now: the next relay pass hands it on"
+        elif action == "replay":
+            await self.services().outbox_operations.replay(event_id=parse_id(pk))
+            done = "Pending again: the next relay pass hands it over anew"
+        else:
             return await super().run_action(request, pk, action, form)
-        await self.services().outbox.retry(event_id=parse_id(pk))
         await self.services().audit.record(
             admin=current_admin(request),
-            action="outbox.retry",
+            action=f"outbox.{action}",
             target_type="outbox",
             target_id=pk,
         )
-        return "Due now: the next relay pass hands it on"
+        return done
 
 
 class ReportAdmin(PanelView, model=SalesReport):
