@@ -86,6 +86,7 @@ def test_a_worker_killed_mid_payment_charges_once_after_restart(
         stack.stop()
 
 
+@pytest.mark.slow  # fault injection: make test-all
 def test_events_wait_for_an_unreachable_broker_and_go_out_once_it_is_back(
     tmp_path: Path, postgres_url: str, redis_broker: dict[str, str]
 ) -> None:
@@ -116,6 +117,7 @@ def test_events_wait_for_an_unreachable_broker_and_go_out_once_it_is_back(
         stack.stop()
 
 
+@pytest.mark.slow  # fault injection: make test-all
 def test_events_the_broker_lost_are_handed_over_again_and_handled_once(
     tmp_path: Path, postgres_url: str, redis_broker: dict[str, str]
 ) -> None:

@@ -50,6 +50,7 @@ def redis_prefix(redis_url: str) -> Iterator[str]:
     client.close()
 
 
+@pytest.mark.slow  # scale-out (two API processes): make test-all
 def test_two_processes_share_one_login_budget_in_redis(
     tmp_path: Path, redis_url: str, redis_prefix: str
 ) -> None:
@@ -75,6 +76,7 @@ def test_two_processes_share_one_login_budget_in_redis(
     assert keys  # the budget lived in Redis under this run's prefix
 
 
+@pytest.mark.slow  # scale-out (two API processes): make test-all
 def test_metrics_are_summed_over_two_workers(tmp_path: Path) -> None:
     port = free_port()
     server = Process(

@@ -188,6 +188,7 @@ def test_410_disables_the_endpoint_and_mails_the_admins(hooks: Hooks, path: str)
     assert hooks.received(path, later) == []  # nothing more is sent to it
 
 
+@pytest.mark.slow  # fault injection: make test-all
 def test_a_sender_killed_mid_delivery_delivers_again_with_the_same_webhook_id(
     hooks: Hooks, path: str
 ) -> None:

@@ -31,8 +31,12 @@ ESSENTIAL_CHECKS = {
 }
 
 
+# make test fuzzes the production database; make test-all both (the SQLite run is slow).
 @pytest.fixture(
-    params=["sqlite", pytest.param("postgres", marks=pytest.mark.postgres)],
+    params=[
+        pytest.param("sqlite", marks=pytest.mark.slow),
+        pytest.param("postgres", marks=pytest.mark.postgres),
+    ],
 )
 def fuzz_database(
     request: pytest.FixtureRequest,
