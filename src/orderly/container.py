@@ -17,6 +17,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 
 from orderly.api import links
 from orderly.core.config import Settings
+from orderly.core.crypto import SecretBox
 from orderly.core.database import (
     SessionFactories,
     connection_gate,
@@ -124,7 +125,8 @@ class Container:
             require_verified_email=settings.require_email_verification,
         )
         hasher = PasswordHasher()
-        users = build_user_service(settings, uow, hasher=hasher, tokens=tokens)
+        box = SecretBox(settings.sealing_keys)
+        users = build_user_service(settings, uow, hasher=hasher, tokens=tokens, box=box)
         account_tokens = AccountTokens(uow, hasher=hasher)
         payments = PaymentService(uow, provider=provider)
         mailer = Mailer(settings)
@@ -191,7 +193,10 @@ class Container:
             units_of_work=uow,
             users=users,
             two_factor=TwoFactorService(
-                uow, second_factor=users.second_factor, admins_need_mfa=settings.admins_need_mfa
+                uow,
+                second_factor=users.second_factor,
+                box=box,
+                admins_need_mfa=settings.admins_need_mfa,
             ),
             account_tokens=account_tokens,
             catalog=CatalogService(uow),
@@ -244,7 +249,12 @@ class Container:
 
 
 def build_user_service(
-    settings: Settings, uow: UnitOfWorkFactory, *, hasher: PasswordHasher, tokens: TokenCodec
+    settings: Settings,
+    uow: UnitOfWorkFactory,
+    *,
+    hasher: PasswordHasher,
+    tokens: TokenCodec,
+    box: SecretBox,
 ) -> UserService:
     policy = LockoutPolicy(
         threshold=settings.login_lockout_threshold,
@@ -255,6 +265,7 @@ def build_user_service(
         uow,
         hasher=hasher,
         tokens=tokens,
+        box=box,
         throttle=Throttle(uow, policy),
         admins_need_mfa=settings.admins_need_mfa,
     )

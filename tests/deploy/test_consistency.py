@@ -15,6 +15,7 @@ import yaml
 
 from orderly.cli import app as cli
 from orderly.core.config import Settings, secret_settings
+from orderly.core.crypto import new_key
 from orderly.jobs.celery_app import QUEUES
 from tests.deploy.files import (
     COMPOSE,
@@ -73,8 +74,8 @@ def test_secrets_travel_as_files_only() -> None:
         assert not secret & set(variables), f"{where} sets a secret in the environment"
     for where, names in secret_names().items():
         assert names <= secret, f"{where} holds settings that are not secret: {names - secret}"
-        assert {"ORDERLY_SECRET_KEY", "ORDERLY_DATABASE_URL", "ORDERLY_PAYMENT_API_KEY",
-                "ORDERLY_BROKER_URL"} <= names, where  # fmt: skip
+        assert {"ORDERLY_SECRET_KEY", "ORDERLY_DATA_KEYS", "ORDERLY_DATABASE_URL",
+                "ORDERLY_PAYMENT_API_KEY", "ORDERLY_BROKER_URL"} <= names, where  # fmt: skip
 
 
 def test_the_secrets_directory_is_where_the_secrets_are_mounted() -> None:
@@ -154,7 +155,9 @@ def test_the_k8s_configuration_loads_as_production_settings(
 ) -> None:
     [template] = of_kind("Secret")
     for name, value in template["stringData"].items():
-        (tmp_path / name).write_text(value)
+        # the template's placeholder names the command that makes a key
+        key = name == "ORDERLY_DATA_KEYS" and "orderly keys new" in value
+        (tmp_path / name).write_text(new_key() if key else value)
     data = of_kind("ConfigMap")[0]["data"]
     settings = _production({k: v for k, v in data.items() if k != "ORDERLY_SECRETS_DIR"},
                            monkeypatch, tmp_path)  # fmt: skip
@@ -167,9 +170,10 @@ def test_the_k8s_configuration_loads_as_production_settings(
 def test_the_compose_configuration_loads_as_production_settings(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
+    values = {"orderly_database_url": "postgresql+asyncpg://o:p@postgres/orderly",
+              "orderly_data_keys": new_key()}  # fmt: skip
     for name in compose()["secrets"]:
-        (tmp_path / name).write_text("postgresql+asyncpg://o:p@postgres/orderly"
-                                     if name == "orderly_database_url" else "x" * 40)  # fmt: skip
+        (tmp_path / name).write_text(values.get(name, "x" * 40))
     variables = {**dockerfile().env, **env_file(ENV_EXAMPLE)}
     variables = {k: v for k, v in variables.items() if k.startswith("ORDERLY_")}
     variables.pop("ORDERLY_SECRETS_DIR")

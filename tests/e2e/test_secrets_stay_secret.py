@@ -12,6 +12,7 @@ import httpx
 import pytest
 from sqlalchemy.engine import make_url
 
+from orderly.core.crypto import new_key
 from tests.processes import ORDERLY, Process, clean_env, free_port
 
 pytestmark = pytest.mark.postgres
@@ -25,6 +26,7 @@ def _secrets(directory: Path, postgres_url: str) -> dict[str, str]:
         .set(password=f"db-pw-{tag}")
         .render_as_string(hide_password=False),
         "ORDERLY_SECRET_KEY": f"jwt-secret-{tag}-0123456789abcdefghij",
+        "ORDERLY_DATA_KEYS": new_key(),
         "ORDERLY_BROKER_URL": f"redis://:broker-pw-{tag}@127.0.0.1:1/0",  # nothing listens
         "ORDERLY_PAYMENT_API_KEY": f"sk_live_{tag}",
         "ORDERLY_SMTP_PASSWORD": f"smtp-pw-{tag}",

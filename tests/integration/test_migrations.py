@@ -14,6 +14,8 @@ from sqlalchemy.engine import make_url
 from sqlalchemy.ext.asyncio import create_async_engine
 
 from orderly import migrate
+from orderly.core.config import Settings
+from orderly.core.crypto import SecretBox
 from orderly.models import Base
 
 
@@ -190,5 +192,72 @@ async def test_existing_orders_get_the_timeline_their_state_implies(database_url
                 rows = sa.table(table, sa.column("order_id", _ID))
                 await connection.execute(rows.delete().where(rows.c.order_id.in_(orders.values())))
             await connection.execute(_ORDERS.delete().where(_ORDERS.c.user_id == user))
+            await connection.execute(_USERS.delete().where(_USERS.c.id == user))
+        await cleanup.dispose()
+
+
+_SEED_COLUMNS = (
+    "id",
+    "email",
+    "password_hash",
+    "full_name",
+    "role",
+    "is_active",
+    "token_version",
+    "failed_logins",
+    "totp_secret",
+)
+
+
+async def test_stored_totp_seeds_are_sealed_by_0013_and_opened_by_its_downgrade(
+    database_url: str,
+) -> None:
+    user, now, seed = uuid.uuid4(), datetime.now(UTC), "JBSWY3DPEHPK3PXPJBSWY3DPEHPK3PXP"
+    seeds = sa.table(
+        "users",
+        *(sa.column(name, _ID if name == "id" else None) for name in _SEED_COLUMNS),
+        sa.column("created_at", _TIME),
+        sa.column("updated_at", _TIME),
+    )
+    box = SecretBox(Settings().sealing_keys)  # the keys the migration runs with
+
+    async def stored() -> str:
+        engine = create_async_engine(database_url)
+        async with engine.connect() as connection:
+            query = sa.select(seeds.c.totp_secret).where(seeds.c.id == user)
+            value: str = (await connection.execute(query)).scalar_one()
+        await engine.dispose()
+        return value
+
+    await asyncio.to_thread(migrate.downgrade, database_url, "0012")
+    try:
+        engine = create_async_engine(database_url)
+        async with engine.begin() as connection:
+            await connection.execute(
+                seeds.insert().values(
+                    id=user,
+                    email=f"seed-{user.hex[:6]}@example.com",
+                    password_hash="x",
+                    full_name="Seed",
+                    role="customer",
+                    is_active=True,
+                    token_version=0,
+                    failed_logins=0,
+                    totp_secret=seed,
+                    created_at=now,
+                    updated_at=now,
+                )
+            )
+        await engine.dispose()
+        await asyncio.to_thread(migrate.upgrade, database_url, "0013")
+        sealed = await stored()
+        assert seed not in sealed
+        assert box.open(sealed) == seed
+        await asyncio.to_thread(migrate.downgrade, database_url, "0012")
+        assert await stored() == seed
+    finally:
+        await asyncio.to_thread(migrate.upgrade, database_url)
+        cleanup = create_async_engine(database_url)
+        async with cleanup.begin() as connection:
             await connection.execute(_USERS.delete().where(_USERS.c.id == user))
         await cleanup.dispose()

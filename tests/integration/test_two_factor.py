@@ -6,10 +6,12 @@ from __future__ import annotations
 from typing import Any
 
 import httpx
+from pydantic import SecretStr
 from sqlalchemy import select
 
 from orderly.core.config import Settings
-from orderly.models import RecoveryCode, Role
+from orderly.core.crypto import SecretBox, new_key
+from orderly.models import RecoveryCode, Role, User
 from tests.conftest import PASSWORD, Account, assert_problem, make_account
 from tests.integration.accounts import (
     ME,
@@ -158,3 +160,23 @@ async def test_the_admin_panel_asks_for_the_code(settings: Settings) -> None:
         right = await _panel_login(client, admin.email, totp_code(secret, steps_ago=-1))
         assert right.status_code in (302, 303), right.text
         assert "orderly_admin=" in right.headers["set-cookie"]
+
+
+async def test_the_seed_is_stored_sealed_and_codes_still_open_the_account(
+    settings: Settings,
+) -> None:
+    key = new_key()
+    async with serving(settings, data_keys=SecretStr(key), **FAST) as client:
+        container = container_of(client)
+        account = await make_account(container, "sealed@example.com")
+        secret, _, _ = await enrol(client, account)
+        async with container.engine.connect() as connection:
+            stored = (
+                await connection.execute(select(User.totp_secret).where(User.id == account.user.id))
+            ).scalar_one()
+        assert stored is not None
+        assert secret not in stored  # a copy of the database gives no second factor away
+        assert SecretBox([key.encode()]).open(stored) == secret
+        token = await mfa_token(client, account)
+        signed_in = await second_step(client, token, totp_code(secret, steps_ago=-1))
+        assert signed_in.status_code == 200, signed_in.text

@@ -77,7 +77,7 @@ def forged(real_token: str, *, key: str = TEST_SECRET, **changes: Any) -> str:
     claims = jwt.decode(real_token, options={"verify_signature": False})
     claims.update(changes)
     if key == "":
-        return jwt.encode(claims, None, algorithm="none")
+        return jwt.encode(claims, "", algorithm="none")
     return jwt.encode(claims, key, algorithm="HS256")
 
 

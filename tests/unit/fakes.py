@@ -70,6 +70,10 @@ class FakeUsers:
     async def active_admins(self) -> list[User]:
         return [u for u in self.rows.values() if u.role == Role.ADMIN and u.is_active]
 
+    async def with_totp_secret(self, *, after: uuid.UUID, limit: int) -> list[User]:
+        users = sorted(self.rows.values(), key=lambda u: u.id)
+        return [u for u in users if u.totp_secret is not None and u.id > after][:limit]
+
     async def list(self, *, limit: int, offset: int) -> tuple[list[User], int]:
         users = sorted(self.rows.values(), key=lambda u: (u.created_at, u.id))
         return users[offset : offset + limit], len(users)

@@ -8,6 +8,7 @@ from datetime import UTC, datetime, timedelta
 import pyotp
 import pytest
 
+from orderly.core.crypto import SecretBox, new_key
 from orderly.core.security import InvalidToken, PasswordHasher, TokenCodec
 from orderly.services.lockout import LockoutPolicy
 from orderly.services.sessions import RefreshTokenReused
@@ -56,7 +57,8 @@ def service() -> tuple[UserService, FakeUnitOfWork]:
         access_ttl=timedelta(minutes=5),
         refresh_ttl=timedelta(days=1),
     )
-    return UserService(uow, hasher=PasswordHasher(), tokens=tokens), uow
+    box = SecretBox([new_key().encode()])
+    return UserService(uow, hasher=PasswordHasher(), tokens=tokens, box=box), uow
 
 
 async def test_a_reused_refresh_token_ends_its_session(

@@ -83,6 +83,7 @@ def production(**overrides: object) -> Settings:
         "database_url": "postgresql+asyncpg://orderly@db/orderly",
         "payment_provider_url": "https://payments.example",
         "broker_url": "redis://redis:6379/0",
+        "data_keys": "sCoX9rQ8o1Qe0gJb3iVf7zkN6d0Lw7YvXc2Hc1yq0nE=",
     }
     values.update(overrides)
     return Settings(_env_file=None, **values)
@@ -101,6 +102,7 @@ def test_production_accepts_safe_settings() -> None:
         ({"cors_origins": ["*"]}, "ORDERLY_CORS_ORIGINS"),
         ({"payment_provider_url": None}, "ORDERLY_PAYMENT_PROVIDER_URL"),
         ({"broker_url": None}, "ORDERLY_BROKER_URL"),
+        ({"data_keys": None}, "ORDERLY_DATA_KEYS"),
     ],
 )
 def test_production_refuses_unsafe_settings(overrides: dict[str, object], named: str) -> None:

@@ -10,6 +10,7 @@ import pytest
 from pydantic import SecretStr, ValidationError
 
 from orderly.core.config import Settings, secret_settings
+from orderly.core.crypto import new_key
 
 STRONG = "k" * 40
 
@@ -31,6 +32,7 @@ def test_every_secret_setting_can_come_from_a_file(
     secrets = tmp_path / "secrets"
     values = {name: f"from-file-{name.lower()}" for name in secret_settings()}
     values["ORDERLY_SECRET_KEY"] = STRONG
+    values["ORDERLY_DATA_KEYS"] = new_key()  # checked: must be a key
     for name, value in values.items():
         _secret_file(secrets, name, value)
     monkeypatch.setenv("ORDERLY_SECRETS_DIR", str(secrets))

@@ -6,6 +6,7 @@ from datetime import timedelta
 
 import pytest
 
+from orderly.core.crypto import SecretBox, new_key
 from orderly.core.errors import Forbidden
 from orderly.core.security import InvalidToken, PasswordHasher, TokenCodec
 from orderly.models import Role, User
@@ -42,7 +43,7 @@ def service(uow: FakeUnitOfWork, hasher: PasswordHasher) -> UserService:
         access_ttl=timedelta(minutes=5),
         refresh_ttl=timedelta(days=1),
     )
-    return UserService(uow, hasher=hasher, tokens=tokens)
+    return UserService(uow, hasher=hasher, tokens=tokens, box=SecretBox([new_key().encode()]))
 
 
 async def test_register_normalizes_and_hashes(service: UserService, uow: FakeUnitOfWork) -> None:

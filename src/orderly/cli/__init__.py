@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import typer
 
-from orderly.cli import data, outbox, processes, projections, reports, users
+from orderly.cli import data, keys, outbox, processes, projections, reports, users
 
 # No local variables in tracebacks: they would print settings and secrets.
 app = typer.Typer(
@@ -24,5 +24,6 @@ app.add_typer(users.app, name="users")
 app.add_typer(outbox.app, name="outbox")
 app.add_typer(reports.app, name="report")
 app.add_typer(projections.app, name="projections")
+app.add_typer(keys.app, name="keys")
 
 __all__ = ["app"]

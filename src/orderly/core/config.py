@@ -23,6 +23,8 @@ from pydantic_settings import (
     SettingsConfigDict,
 )
 
+from orderly.core.crypto import derived_key, parse_keys
+
 DEFAULT_SECRET_KEY = "dev-insecure-secret-key-change-me-0123456789"  # noqa: S105
 
 
@@ -86,6 +88,11 @@ class Settings(BaseSettings):
     )
 
     secret_key: SecretStr = SecretStr(DEFAULT_SECRET_KEY)
+    data_keys: SecretStr | None = Field(
+        default=None,
+        description="Fernet keys sealing the TOTP seeds, comma-separated, newest first; "
+        "default: derived from the secret key (development)",
+    )
     jwt_algorithm: str = "HS256"
     access_token_minutes: int = Field(default=15, ge=1, le=24 * 60)
     refresh_token_days: int = Field(default=14, ge=1, le=365)
@@ -367,6 +374,20 @@ class Settings(BaseSettings):
             )
         return self
 
+    @property
+    def sealing_keys(self) -> list[bytes]:
+        """The keys of ``orderly.core.crypto.SecretBox``: ORDERLY_DATA_KEYS, or one derived
+        from ORDERLY_SECRET_KEY when unset."""
+        if self.data_keys is None:
+            return [derived_key(self.secret_key.get_secret_value())]
+        return parse_keys(self.data_keys.get_secret_value())
+
+    @model_validator(mode="after")
+    def _data_keys_are_keys(self) -> Settings:
+        if self.data_keys is not None:
+            parse_keys(self.data_keys.get_secret_value())  # ValueError naming the bad key
+        return self
+
     @model_validator(mode="after")
     def _production_is_safe(self) -> Settings:
         if self.environment is not Environment.PRODUCTION:
@@ -376,6 +397,11 @@ class Settings(BaseSettings):
         if secret == DEFAULT_SECRET_KEY or len(secret) < 32:
             problems.append(
                 "ORDERLY_SECRET_KEY must be set to a random value of at least 32 characters"
+            )
+        if self.data_keys is None:
+            problems.append(
+                "ORDERLY_DATA_KEYS must be set (`orderly keys new` makes a key), so that the "
+                "TOTP seeds are not sealed with a key derived from ORDERLY_SECRET_KEY"
             )
         if self.is_sqlite:
             problems.append("ORDERLY_DATABASE_URL must point to PostgreSQL, not SQLite")

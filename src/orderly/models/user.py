@@ -39,9 +39,10 @@ class User(RecordsEvents, Timestamped, Base):
     failed_logins: Mapped[int] = mapped_column(default=0)
     last_failed_login_at: Mapped[datetime | None] = mapped_column(UTCDateTime(), default=None)
     locked_until: Mapped[datetime | None] = mapped_column(UTCDateTime(), default=None)
-    # TOTP two-factor: the base32 secret (enrolling until ``totp_enabled_at`` is set) and the
-    # time step of the last code accepted, so each code opens the account once.
-    totp_secret: Mapped[str | None] = mapped_column(String(64), default=None)
+    # TOTP two-factor: the base32 secret, sealed (orderly.core.crypto.SecretBox; enrolling
+    # until ``totp_enabled_at`` is set), and the time step of the last code accepted, so each
+    # code opens the account once.
+    totp_secret: Mapped[str | None] = mapped_column(String(255), default=None)
     totp_enabled_at: Mapped[datetime | None] = mapped_column(UTCDateTime(), default=None)
     totp_last_step: Mapped[int | None] = mapped_column(default=None)
 

@@ -15,6 +15,12 @@ _BY_ID = select(User).where(User.id == bindparam("user_id"))
 _BY_EMAIL = select(User).where(User.email == bindparam("email"))
 _EVERYONE = select(User).order_by(User.created_at, User.id)
 _COUNT = select(func.count()).select_from(User)
+_WITH_TOTP = (
+    select(User)
+    .where(User.totp_secret.is_not(None), User.id > bindparam("after"))
+    .order_by(User.id)
+    .limit(bindparam("limit"))
+)
 
 
 class UserRepository:
@@ -37,6 +43,11 @@ class UserRepository:
     async def active_admins(self) -> list[User]:
         statement = select(User).where(User.role == Role.ADMIN, User.is_active.is_(True))
         return list(await self._session.scalars(statement))
+
+    async def with_totp_secret(self, *, after: uuid.UUID, limit: int) -> list[User]:
+        """Up to ``limit`` accounts holding a TOTP seed, by id, those after ``after``."""
+        found = await self._session.scalars(_WITH_TOTP, {"after": after, "limit": limit})
+        return list(found)
 
     async def list(self, *, limit: int, offset: int) -> tuple[list[User], int]:
         return await page_with_total(self._session, _EVERYONE, limit=limit, offset=offset)

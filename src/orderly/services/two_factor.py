@@ -7,9 +7,10 @@ and one step either side (clock drift), and each step opens the account once (th
 accepted step is stored). Every wrong code counts towards the account's lockout
 (services/lockout.py), so codes cannot be guessed faster than passwords.
 
-The secrets are stored as they are (the server needs them to compute codes; no encryption
-library is installed): reading the database gives the second factors away, like it gives
-away everything else it holds.
+The secrets are stored sealed (``orderly.core.crypto.SecretBox``, keys from
+ORDERLY_DATA_KEYS): the server needs them back to compute codes, so they cannot be hashed,
+and a copy of the database without the keys gives no second factor away. ``reseal`` seals
+every one again with the newest key (``orderly keys reseal``, for a key rotation).
 """
 
 from __future__ import annotations
@@ -22,6 +23,7 @@ from datetime import UTC, datetime
 import pyotp
 from pyotp.exceptions import OTPVerificationError
 
+from orderly.core.crypto import SecretBox
 from orderly.core.errors import Conflict, Forbidden, Unprocessable
 from orderly.models import User
 from orderly.models.account import secret_hash
@@ -92,9 +94,10 @@ class SecondFactor:
     """Checks a code for an account, under the lockout: the one way codes are checked (API
     login step, admin panel sign-in, confirming, disabling, new recovery codes)."""
 
-    def __init__(self, uow: UnitOfWorkFactory, throttle: Throttle) -> None:
+    def __init__(self, uow: UnitOfWorkFactory, throttle: Throttle, *, box: SecretBox) -> None:
         self._uow = uow
         self._throttle = throttle
+        self._box = box
 
     async def verify(
         self, *, user_id: uuid.UUID, code: str, enrolling: bool = False, recovery: bool = True
@@ -120,12 +123,11 @@ class SecondFactor:
         await self._throttle.failed(user_id, now)
         raise InvalidMfaCode("The code is wrong, expired or already used", field="code")
 
-    @staticmethod
     async def _accept(
-        uow: UnitOfWork, user: User, code: str, now: datetime, *, recovery: bool
+        self, uow: UnitOfWork, user: User, code: str, now: datetime, *, recovery: bool
     ) -> bool:
         assert user.totp_secret is not None  # noqa: S101 - checked by the caller
-        step = matching_step(user.totp_secret, code, now)
+        step = matching_step(self._box.open(user.totp_secret), code, now)
         if step is not None:
             return await uow.accounts.accept_totp_step(user.id, step)
         if not recovery or not user.two_factor_enabled:
@@ -136,10 +138,16 @@ class SecondFactor:
 
 class TwoFactorService:
     def __init__(
-        self, uow: UnitOfWorkFactory, *, second_factor: SecondFactor, admins_need_mfa: bool
+        self,
+        uow: UnitOfWorkFactory,
+        *,
+        second_factor: SecondFactor,
+        box: SecretBox,
+        admins_need_mfa: bool,
     ) -> None:
         self._uow = uow
         self._second_factor = second_factor
+        self._box = box
         self._admins_need_mfa = admins_need_mfa
 
     async def begin(self, *, user_id: uuid.UUID) -> Enrollment:
@@ -149,7 +157,7 @@ class TwoFactorService:
             user = await uow.users.get(user_id)
             if user is None or user.two_factor_enabled:
                 raise TwoFactorAlreadyEnabled("Two-factor is already on; disable it first")
-            user.totp_secret = secret
+            user.totp_secret = self._box.seal(secret)
             user.totp_last_step = None
             await uow.commit()
             email = user.email
@@ -193,6 +201,22 @@ class TwoFactorService:
             await uow.accounts.replace_recovery_codes(user_id, [secret_hash(c) for c in codes])
             await uow.commit()
         return codes
+
+    async def reseal(self, *, batch: int = 500) -> int:
+        """Seal every stored seed again with the newest key (a key rotation: afterwards the
+        older keys can go), one transaction per ``batch`` accounts; returns how many."""
+        done, after = 0, uuid.UUID(int=0)
+        while True:
+            async with self._uow() as uow:
+                users = await uow.users.with_totp_secret(after=after, limit=batch)
+                for user in users:
+                    assert user.totp_secret is not None  # noqa: S101 - the query's condition
+                    user.totp_secret = self._box.reseal(user.totp_secret)
+                await uow.commit()
+            done += len(users)
+            if len(users) < batch:
+                return done
+            after = users[-1].id
 
     async def recovery_codes_left(self, *, user_id: uuid.UUID) -> int:
         async with self._uow(read_only=True) as uow:

@@ -10,6 +10,7 @@ from typing import Any
 import structlog
 
 from orderly.core import metrics
+from orderly.core.crypto import SecretBox
 from orderly.core.errors import Conflict, Forbidden, NotFound, Unauthorized, Unprocessable
 from orderly.core.security import InvalidToken, PasswordHasher, TokenCodec, TokenPair, TokenType
 from orderly.models import Role, User
@@ -98,14 +99,16 @@ class UserService:
         *,
         hasher: PasswordHasher,
         tokens: TokenCodec,
+        box: SecretBox,
         throttle: Throttle | None = None,
         admins_need_mfa: bool = False,
     ) -> None:
+        """``box``: seals and opens the accounts' TOTP seeds."""
         self._uow = uow
         self._hasher = hasher
         self._tokens = tokens
         self._throttle = throttle or Throttle(uow, LockoutPolicy())
-        self.second_factor = SecondFactor(uow, self._throttle)
+        self.second_factor = SecondFactor(uow, self._throttle, box=box)
         self.sessions = Sessions(uow, tokens)
         self._admins_need_mfa = admins_need_mfa
 
