@@ -11,6 +11,7 @@ API, the CLI and the workers pass ``SqlUnitOfWork``.
 
 from __future__ import annotations
 
+import asyncio
 import uuid
 from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import asynccontextmanager
@@ -73,7 +74,10 @@ class Users(Protocol):
     async def get_by_email(self, email: str) -> User | None: ...
     async def count(self) -> int: ...
     async def active_admins(self) -> list[User]: ...
-    async def with_totp_secret(self, *, after: uuid.UUID, limit: int) -> list[User]: ...
+    async def totp_secrets(
+        self, *, after: uuid.UUID, limit: int
+    ) -> list[tuple[uuid.UUID, str]]: ...
+    async def replace_totp_secret(self, user_id: uuid.UUID, old: str, new: str) -> bool: ...
     async def list(self, *, limit: int, offset: int) -> tuple[list[User], int]: ...
 
 
@@ -357,6 +361,8 @@ class SqlUnitOfWork:
         self._session: AsyncSession | None = None
 
     async def __aenter__(self) -> Self:
+        if not self._read_only and (shared := _shared_here()) is not None:
+            await shared.release()  # its slot back first (see SharedReads)
         if self._gate is not None:
             await self._gate.acquire()
         self._start(self._session_factory())  # no I/O: the connection comes on first use
@@ -445,11 +451,22 @@ class SharedReads:
     """One read-only session for every read-only unit of work that a request opens in
     turn (``shared_reads``): a signed-in read checks the session, then reads, on one pooled
     connection and one pass through the gate, instead of two of each. Opened on first use,
-    closed when the request's reading is done."""
+    closed when the request's reading is done.
+
+    Only the task that opened the scope shares it, and only until the scope ends: a task
+    started inside inherits the context variable but runs side by side (``gather``) or
+    later, so it opens units of its own. A writer opened inside first hands the shared
+    session's slot back (``release``): holding it while waiting for a second slot would
+    leave a full pool's requests each waiting for the others."""
 
     def __init__(self, sessions: SessionFactories) -> None:
         self._sessions = sessions
         self._session: AsyncSession | None = None
+        self._owner = asyncio.current_task()
+        self._closed = False
+
+    def serves_here(self) -> bool:
+        return not self._closed and asyncio.current_task() is self._owner
 
     async def session(self) -> AsyncSession:
         if self._session is None:
@@ -458,7 +475,8 @@ class SharedReads:
             self._session = self._sessions.reader()
         return self._session
 
-    async def close(self) -> None:
+    async def release(self) -> None:
+        """Close the session and give its slot back; a later read opens another."""
         session, self._session = self._session, None
         if session is None:
             return
@@ -467,6 +485,10 @@ class SharedReads:
         finally:
             if self._sessions.gate is not None:
                 self._sessions.gate.release()
+
+    async def close(self) -> None:
+        self._closed = True
+        await self.release()
 
 
 class SharedReadUnitOfWork(SqlUnitOfWork):
@@ -490,16 +512,19 @@ class SharedReadUnitOfWork(SqlUnitOfWork):
         self._session = None
 
 
-# The request's shared read session, if it opened one. Only for use cases that read in
-# sequence: coroutines running side by side (GraphQL resolvers) must not share a session.
+# The request's shared read session, if it opened one (``shared_reads``).
 _shared_reads: ContextVar[SharedReads | None] = ContextVar("orderly_shared_reads", default=None)
+
+
+def _shared_here() -> SharedReads | None:
+    shared = _shared_reads.get()
+    return shared if shared is not None and shared.serves_here() else None
 
 
 @asynccontextmanager
 async def shared_reads(sessions: SessionFactories) -> AsyncIterator[None]:
-    """Inside: read-only units of work share one session, released on leaving. For a
-    request that only reads: a writing unit of work opened inside would wait for a second
-    connection while holding the first."""
+    """Inside: the read-only units of work this task opens share one session, released on
+    leaving (see ``SharedReads``)."""
     shared = SharedReads(sessions)
     token = _shared_reads.set(shared)
     try:
@@ -556,7 +581,7 @@ def sql_units_of_work(
 
     def open_unit(*, read_only: bool = False) -> UnitOfWork:
         if read_only:
-            shared = _shared_reads.get()
+            shared = _shared_here()
             if shared is not None:
                 return SharedReadUnitOfWork(shared, sessions)
             return SqlUnitOfWork(sessions.reader, read_only=True, gate=sessions.gate)

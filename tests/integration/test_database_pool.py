@@ -127,3 +127,41 @@ async def test_shared_reads_hold_one_slot_and_give_it_back_however_the_request_e
                 assert second.session is session  # type: ignore[attr-defined]
         async with container.uow(read_only=True) as alone:
             assert alone.session is not session  # type: ignore[attr-defined]
+
+
+async def test_shared_reads_stay_with_their_task_and_step_aside_for_a_writer(
+    settings: Settings,
+) -> None:
+    one = settings.model_copy(update={"database_pool_size": 1, "database_pool_timeout": 0.5})
+    app = create_app(one)
+    async with app.router.lifespan_context(app):
+        container: Container = app.state.container
+
+        async def count_users() -> int:
+            async with container.uow(read_only=True) as uow:
+                return await uow.users.count()
+
+        users = await count_users()  # what earlier tests left on this database
+        async with container.shared_reads():
+            assert await count_users() == users  # the scope's session holds the only slot
+            # A writer hands that slot back first instead of waiting for a second one.
+            async with container.uow() as writer:
+                assert await writer.users.count() == users
+            assert await count_users() == users  # reads open the shared session again
+            # Tasks started inside run side by side: each opens units of its own (two at
+            # once on one shared session would be an error), and one that outlives the
+            # scope must not reopen it after it ended.
+            late = asyncio.Event()
+
+            async def after_the_scope() -> int:
+                await late.wait()
+                return await count_users()
+
+            outliving = asyncio.create_task(after_the_scope())
+        late.set()
+        assert await outliving == users
+        # Nothing leaked: the one slot is free for the next unit of work.
+        assert await count_users() == users
+        async with container.shared_reads():
+            assert list(await asyncio.gather(count_users(), count_users())) == [users, users]
+        assert await count_users() == users
