@@ -6,6 +6,7 @@ import asyncio
 import uuid
 from datetime import UTC, datetime
 
+import pytest
 import sqlalchemy as sa
 from alembic.autogenerate import compare_metadata
 from alembic.runtime.migration import MigrationContext
@@ -14,8 +15,7 @@ from sqlalchemy.engine import make_url
 from sqlalchemy.ext.asyncio import create_async_engine
 
 from orderly import migrate
-from orderly.core.config import Settings
-from orderly.core.crypto import SecretBox
+from orderly.core.crypto import SecretBox, new_key
 from orderly.models import Base
 
 
@@ -210,8 +210,10 @@ _SEED_COLUMNS = (
 
 
 async def test_stored_totp_seeds_are_sealed_by_0013_and_opened_by_its_downgrade(
-    database_url: str,
+    database_url: str, monkeypatch: pytest.MonkeyPatch
 ) -> None:
+    """0013 seals the stored seeds only with ORDERLY_DATA_KEYS given where it runs; without
+    them it leaves them as they are (the API reads those and seals them later)."""
     user, now, seed = uuid.uuid4(), datetime.now(UTC), "JBSWY3DPEHPK3PXPJBSWY3DPEHPK3PXP"
     seeds = sa.table(
         "users",
@@ -219,7 +221,7 @@ async def test_stored_totp_seeds_are_sealed_by_0013_and_opened_by_its_downgrade(
         sa.column("created_at", _TIME),
         sa.column("updated_at", _TIME),
     )
-    box = SecretBox(Settings().sealing_keys)  # the keys the migration runs with
+    key = new_key()
 
     async def stored() -> str:
         engine = create_async_engine(database_url)
@@ -229,6 +231,7 @@ async def test_stored_totp_seeds_are_sealed_by_0013_and_opened_by_its_downgrade(
         await engine.dispose()
         return value
 
+    monkeypatch.delenv("ORDERLY_DATA_KEYS", raising=False)
     await asyncio.to_thread(migrate.downgrade, database_url, "0012")
     try:
         engine = create_async_engine(database_url)
@@ -250,9 +253,13 @@ async def test_stored_totp_seeds_are_sealed_by_0013_and_opened_by_its_downgrade(
             )
         await engine.dispose()
         await asyncio.to_thread(migrate.upgrade, database_url, "0013")
+        assert await stored() == seed  # no keys here: not sealed with a guessed key
+        await asyncio.to_thread(migrate.downgrade, database_url, "0012")
+        monkeypatch.setenv("ORDERLY_DATA_KEYS", key)
+        await asyncio.to_thread(migrate.upgrade, database_url, "0013")
         sealed = await stored()
         assert seed not in sealed
-        assert box.open(sealed) == seed
+        assert SecretBox([key.encode()]).open(sealed) == seed
         await asyncio.to_thread(migrate.downgrade, database_url, "0012")
         assert await stored() == seed
     finally:

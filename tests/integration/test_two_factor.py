@@ -7,10 +7,11 @@ from typing import Any
 
 import httpx
 from pydantic import SecretStr
-from sqlalchemy import select
+from sqlalchemy import select, update
 
 from orderly.core.config import Settings
 from orderly.core.crypto import SecretBox, new_key
+from orderly.main import create_app
 from orderly.models import RecoveryCode, Role, User
 from tests.conftest import PASSWORD, Account, assert_problem, make_account
 from tests.integration.accounts import (
@@ -180,3 +181,52 @@ async def test_the_seed_is_stored_sealed_and_codes_still_open_the_account(
         token = await mfa_token(client, account)
         signed_in = await second_step(client, token, totp_code(secret, steps_ago=-1))
         assert signed_in.status_code == 200, signed_in.text
+
+
+async def _stored_seed(client: httpx.AsyncClient, account: Account) -> str | None:
+    async with container_of(client).engine.connect() as connection:
+        query = select(User.totp_secret).where(User.id == account.user.id)
+        stored: str | None = (await connection.execute(query)).scalar_one()
+    return stored
+
+
+async def test_a_seed_stored_unsealed_works_and_is_sealed_at_its_next_code(
+    settings: Settings,
+) -> None:
+    """A seed written before revision 0013, or by the previous release mid-deploy."""
+    async with serving(settings, **FAST) as client:
+        container = container_of(client)
+        account = await make_account(container, "legacy@example.com")
+        secret, _, _ = await enrol(client, account)
+        async with container.engine.begin() as connection:
+            await connection.execute(
+                update(User).where(User.id == account.user.id).values(totp_secret=secret)
+            )
+        token = await mfa_token(client, account)
+        signed_in = await second_step(client, token, totp_code(secret, steps_ago=-1))
+        assert signed_in.status_code == 200, signed_in.text
+        sealed = await _stored_seed(client, account)
+        assert sealed is not None
+        assert secret not in sealed
+        assert SecretBox(settings.sealing_keys).open(sealed) == secret
+
+
+async def test_a_seed_no_key_opens_is_a_wrong_code_and_recovery_codes_still_work(
+    settings: Settings,
+) -> None:
+    dropped, kept = new_key(), new_key()
+    async with serving(settings, data_keys=SecretStr(dropped), **FAST) as client:
+        account = await make_account(container_of(client), "dropped@example.com")
+        secret, codes, _ = await enrol(client, account)
+        sealed = await _stored_seed(client, account)
+        app = create_app(settings.model_copy(update={"data_keys": SecretStr(kept), **FAST}))
+        async with app.router.lifespan_context(app):
+            transport = httpx.ASGITransport(app=app, raise_app_exceptions=False)
+            async with httpx.AsyncClient(transport=transport, base_url="http://t") as other:
+                token = await mfa_token(other, account)
+                code = totp_code(secret, steps_ago=-1)
+                refused = await second_step(other, token, code)
+                assert assert_problem(refused, 422, "code")["code"] == "invalid-mfa-code"
+                recovered = await second_step(other, token, codes[0])
+                assert recovered.status_code == 200, recovered.text
+        assert await _stored_seed(client, account) == sealed  # left for the key's owner

@@ -70,9 +70,17 @@ class FakeUsers:
     async def active_admins(self) -> list[User]:
         return [u for u in self.rows.values() if u.role == Role.ADMIN and u.is_active]
 
-    async def with_totp_secret(self, *, after: uuid.UUID, limit: int) -> list[User]:
+    async def totp_secrets(self, *, after: uuid.UUID, limit: int) -> list[tuple[uuid.UUID, str]]:
         users = sorted(self.rows.values(), key=lambda u: u.id)
-        return [u for u in users if u.totp_secret is not None and u.id > after][:limit]
+        found = [(u.id, u.totp_secret) for u in users if u.totp_secret and u.id > after]
+        return found[:limit]
+
+    async def replace_totp_secret(self, user_id: uuid.UUID, old: str, new: str) -> bool:
+        user = self.rows.get(user_id)
+        if user is None or user.totp_secret != old:
+            return False
+        user.totp_secret = new
+        return True
 
     async def list(self, *, limit: int, offset: int) -> tuple[list[User], int]:
         users = sorted(self.rows.values(), key=lambda u: (u.created_at, u.id))

@@ -37,9 +37,21 @@ def test_a_value_no_key_opens_is_an_error_naming_the_setting() -> None:
     with pytest.raises(UnreadableSecret, match="ORDERLY_DATA_KEYS"):
         box.open(SecretBox([new_key().encode()]).seal(SEED))
     with pytest.raises(UnreadableSecret):
-        box.open(SEED)  # a seed stored as it is (before revision 0013) is not taken as sealed
+        box.open("gAAAAAdamaged")
     with pytest.raises(UnreadableSecret):
         box.reseal("not-a-token")
+
+
+def test_a_seed_stored_as_it_is_opens_as_itself_and_reseal_seals_it() -> None:
+    """Seeds stored before revision 0013, or by the previous release during a rolling
+    deploy, stay usable until they are sealed."""
+    box = SecretBox([new_key().encode()])
+    assert not box.is_sealed(SEED)
+    assert box.is_sealed(box.seal(SEED))
+    assert box.open(SEED) == SEED
+    sealed = box.reseal(SEED)
+    assert box.is_sealed(sealed)
+    assert box.open(sealed) == SEED
 
 
 def test_keys_parse_newest_first_and_a_bad_one_is_named_not_printed() -> None:

@@ -11,11 +11,16 @@ put a new key in front, run ``orderly keys reseal`` (every seed sealed again wit
 drop the old key. Without ``ORDERLY_DATA_KEYS`` (development) the key is derived from
 ``ORDERLY_SECRET_KEY``; production requires its own keys, so that rotating the token key
 never locks anyone out of their second factor.
+
+A seed stored as it is (base32: before revision 0013, or by a process of the previous
+release during a rolling deploy) still opens, as itself; it is sealed at its account's next
+accepted code, or by ``orderly keys reseal``.
 """
 
 from __future__ import annotations
 
 import base64
+import re
 from collections.abc import Sequence
 
 from cryptography.fernet import Fernet, InvalidToken, MultiFernet
@@ -23,6 +28,8 @@ from cryptography.hazmat.primitives import hashes
 from cryptography.hazmat.primitives.kdf.hkdf import HKDF
 
 _DERIVED_INFO = b"orderly data key v1"
+# A TOTP seed as pyotp makes it; a Fernet token always starts with "gAAAAA" (lower case).
+_PLAIN_SEED = re.compile(r"[A-Z2-7]+=*")
 
 
 class UnreadableSecret(RuntimeError):
@@ -67,7 +74,14 @@ class SecretBox:
     def seal(self, plaintext: str) -> str:
         return self._fernet.encrypt(plaintext.encode()).decode()
 
+    @staticmethod
+    def is_sealed(stored: str) -> bool:
+        """False for a seed stored as it is (see the module's docstring)."""
+        return _PLAIN_SEED.fullmatch(stored) is None
+
     def open(self, sealed: str) -> str:
+        if not self.is_sealed(sealed):
+            return sealed
         try:
             return self._fernet.decrypt(sealed.encode()).decode()
         except InvalidToken:
@@ -77,7 +91,10 @@ class SecretBox:
             ) from None
 
     def reseal(self, sealed: str) -> str:
-        """``sealed`` under the first key (its timestamp kept), for a key rotation."""
+        """``sealed`` under the first key (its timestamp kept), for a key rotation; a seed
+        stored as it is gets sealed."""
+        if not self.is_sealed(sealed):
+            return self.seal(sealed)
         try:
             return self._fernet.rotate(sealed.encode()).decode()
         except InvalidToken:

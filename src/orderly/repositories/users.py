@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import uuid
 
-from sqlalchemy import bindparam, func, select
+from sqlalchemy import bindparam, func, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from orderly.models import Role, User
@@ -15,8 +15,8 @@ _BY_ID = select(User).where(User.id == bindparam("user_id"))
 _BY_EMAIL = select(User).where(User.email == bindparam("email"))
 _EVERYONE = select(User).order_by(User.created_at, User.id)
 _COUNT = select(func.count()).select_from(User)
-_WITH_TOTP = (
-    select(User)
+_TOTP_SECRETS = (
+    select(User.id, User.totp_secret)
     .where(User.totp_secret.is_not(None), User.id > bindparam("after"))
     .order_by(User.id)
     .limit(bindparam("limit"))
@@ -44,10 +44,23 @@ class UserRepository:
         statement = select(User).where(User.role == Role.ADMIN, User.is_active.is_(True))
         return list(await self._session.scalars(statement))
 
-    async def with_totp_secret(self, *, after: uuid.UUID, limit: int) -> list[User]:
-        """Up to ``limit`` accounts holding a TOTP seed, by id, those after ``after``."""
-        found = await self._session.scalars(_WITH_TOTP, {"after": after, "limit": limit})
-        return list(found)
+    async def totp_secrets(self, *, after: uuid.UUID, limit: int) -> list[tuple[uuid.UUID, str]]:
+        """Up to ``limit`` accounts holding a TOTP seed, by id, those after ``after``: their
+        ids and stored (sealed) seeds."""
+        found = await self._session.execute(_TOTP_SECRETS, {"after": after, "limit": limit})
+        return [(user_id, stored) for user_id, stored in found if stored is not None]
+
+    async def replace_totp_secret(self, user_id: uuid.UUID, old: str, new: str) -> bool:
+        """Store ``new`` if the account still holds ``old`` (no change made meanwhile is
+        overwritten); whether it did."""
+        statement = (
+            update(User)
+            .where(User.id == user_id, User.totp_secret == old)
+            .values(totp_secret=new)
+            .execution_options(synchronize_session=False)
+        )
+        result = await self._session.execute(statement)
+        return bool(getattr(result, "rowcount", 0))
 
     async def list(self, *, limit: int, offset: int) -> tuple[list[User], int]:
         return await page_with_total(self._session, _EVERYONE, limit=limit, offset=offset)

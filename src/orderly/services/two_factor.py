@@ -21,14 +21,17 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 
 import pyotp
+import structlog
 from pyotp.exceptions import OTPVerificationError
 
-from orderly.core.crypto import SecretBox
+from orderly.core.crypto import SecretBox, UnreadableSecret
 from orderly.core.errors import Conflict, Forbidden, Unprocessable
 from orderly.models import User
 from orderly.models.account import secret_hash
 from orderly.services.lockout import Throttle
 from orderly.unit_of_work import UnitOfWork, UnitOfWorkFactory
+
+log = structlog.get_logger(__name__)
 
 ISSUER = "orderly"
 RECOVERY_CODES = 10
@@ -126,14 +129,32 @@ class SecondFactor:
     async def _accept(
         self, uow: UnitOfWork, user: User, code: str, now: datetime, *, recovery: bool
     ) -> bool:
-        assert user.totp_secret is not None  # noqa: S101 - checked by the caller
-        step = matching_step(self._box.open(user.totp_secret), code, now)
+        seed = self._seed(user)
+        step = matching_step(seed, code, now) if seed is not None else None
         if step is not None:
+            if not self._box.is_sealed(user.totp_secret or ""):
+                user.totp_secret = self._box.seal(seed or "")  # stored before sealing began
             return await uow.accounts.accept_totp_step(user.id, step)
         if not recovery or not user.two_factor_enabled:
             return False
         code_hash = secret_hash(normalize_recovery_code(code))
         return await uow.accounts.use_recovery_code(user.id, code_hash, now=now)
+
+    def _seed(self, user: User) -> str | None:
+        """The account's seed; None if no configured key opens it (a key dropped before
+        ``orderly keys reseal`` ran): logged, and recovery codes still work."""
+        assert user.totp_secret is not None  # noqa: S101 - checked by the caller
+        try:
+            return self._box.open(user.totp_secret)
+        except UnreadableSecret:
+            log.error("totp_secret_unreadable", user_id=str(user.id))
+            return None
+
+
+@dataclass(frozen=True, slots=True)
+class Resealed:
+    resealed: int
+    unreadable: list[uuid.UUID]  # accounts whose seed no configured key opens
 
 
 class TwoFactorService:
@@ -202,21 +223,26 @@ class TwoFactorService:
             await uow.commit()
         return codes
 
-    async def reseal(self, *, batch: int = 500) -> int:
+    async def reseal(self, *, batch: int = 500) -> Resealed:
         """Seal every stored seed again with the newest key (a key rotation: afterwards the
-        older keys can go), one transaction per ``batch`` accounts; returns how many."""
-        done, after = 0, uuid.UUID(int=0)
+        older keys can go), one transaction per ``batch`` accounts. A seed changed meanwhile
+        (enrolment, disabling) is left as that change wrote it, already under the newest key;
+        one no key opens is reported, not changed."""
+        resealed, unreadable, after = 0, [], uuid.UUID(int=0)
         while True:
             async with self._uow() as uow:
-                users = await uow.users.with_totp_secret(after=after, limit=batch)
-                for user in users:
-                    assert user.totp_secret is not None  # noqa: S101 - the query's condition
-                    user.totp_secret = self._box.reseal(user.totp_secret)
+                stored = await uow.users.totp_secrets(after=after, limit=batch)
+                for user_id, value in stored:
+                    try:
+                        sealed = self._box.reseal(value)
+                    except UnreadableSecret:
+                        unreadable.append(user_id)
+                        continue
+                    resealed += await uow.users.replace_totp_secret(user_id, value, sealed)
                 await uow.commit()
-            done += len(users)
-            if len(users) < batch:
-                return done
-            after = users[-1].id
+            if len(stored) < batch:
+                return Resealed(resealed, unreadable)
+            after = stored[-1][0]
 
     async def recovery_codes_left(self, *, user_id: uuid.UUID) -> int:
         async with self._uow(read_only=True) as uow:
