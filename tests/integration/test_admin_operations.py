@@ -115,6 +115,12 @@ async def test_handled_outbox_messages_are_not_listed_nor_in_flight_ones_replaye
     details = await client.get(f"/admin/outbox-message/details/{flying}")
     assert state_cell(details.text, "in flight")
     assert 'id="action-' not in details.text  # neither retry nor replay
+    # A stale page or a crafted POST cannot replay it: that would reset its hand-overs.
+    crafted = await client.post(f"/admin/outbox-message/act/{flying}/replay", headers=ORIGIN)
+    assert "in flight, not abandoned" in (await client.get(crafted.headers["location"])).text
+    async with container.session_factory() as session:
+        still = await session.get_one(OutboxMessage, flying)
+    assert still.deliveries == container.settings.outbox_max_deliveries - 1
     assert await actions(container) == []
 
 

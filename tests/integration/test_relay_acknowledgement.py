@@ -5,7 +5,7 @@ timeout is handed over again, a bounded number of times; an acknowledged one nev
 from __future__ import annotations
 
 import asyncio
-from datetime import timedelta
+from datetime import UTC, datetime, timedelta
 
 import pytest
 from sqlalchemy import select
@@ -61,7 +61,9 @@ async def test_an_event_the_broker_lost_is_handed_over_again_then_left_to_an_ope
     await asyncio.sleep(2 * ACK.total_seconds() + 0.2)
     assert await relay.relay_once() == 0  # max_deliveries reached: abandoned
     async with container.session_factory() as session:
-        [counts] = await OutboxRepository(session).counts_by_type(max_deliveries=2)
+        [counts] = await OutboxRepository(session).counts_by_type(
+            max_deliveries=2, now=datetime.now(UTC)
+        )
     assert (counts.abandoned, counts.in_flight, counts.handled) == (1, 0, 0)
 
 
@@ -82,7 +84,9 @@ async def test_an_acknowledged_event_is_not_handed_over_again(container: Contain
     assert await relay.relay_once() == 0
     assert len(handed) == 1
     async with container.session_factory() as session:
-        [counts] = await OutboxRepository(session).counts_by_type(max_deliveries=2)
+        [counts] = await OutboxRepository(session).counts_by_type(
+            max_deliveries=2, now=datetime.now(UTC)
+        )
     assert (counts.handled, counts.in_flight, counts.pending) == (1, 0, 0)
 
 
@@ -107,7 +111,9 @@ async def test_a_handler_failing_in_the_worker_leaves_the_event_unacknowledged(
     [row] = await rows(container)
     assert row.handled_at is None
     async with container.session_factory() as session:
-        [counts] = await OutboxRepository(session).counts_by_type(max_deliveries=2)
+        [counts] = await OutboxRepository(session).counts_by_type(
+            max_deliveries=2, now=datetime.now(UTC)
+        )
     assert counts.in_flight == 1
 
 

@@ -50,14 +50,15 @@ class OutboxMessage(Base):
     # W3C trace context of the span that wrote the event: its handler's span continues it.
     traceparent: Mapped[str | None] = mapped_column(String(55))
 
-    def state(self, *, max_deliveries: int) -> OutboxState:
+    def state(self, *, max_deliveries: int, now: datetime) -> OutboxState:
         """The states ``orderly outbox status`` counts; ``max_deliveries``: the hand-overs
-        after which the relay gives a message up (ORDERLY_OUTBOX_MAX_DELIVERIES)."""
+        after which the relay gives a message up (ORDERLY_OUTBOX_MAX_DELIVERIES). The last
+        hand-over stays in flight until its acknowledgement is overdue (``available_at``)."""
         if self.handled_at is not None:
             return OutboxState.HANDLED
         if self.published_at is None:
             return OutboxState.PENDING if self.last_error is None else OutboxState.FAILING
-        if self.deliveries >= max_deliveries:
+        if self.deliveries >= max_deliveries and self.available_at <= now:
             return OutboxState.ABANDONED
         return OutboxState.IN_FLIGHT
 

@@ -130,13 +130,14 @@ class OutboxRepository:
         count, oldest = (await self._session.execute(statement)).one()
         return int(count), _utc(oldest)
 
-    async def counts_by_type(self, *, max_deliveries: int) -> list[OutboxCounts]:
-        """Per event type: the counts of ``OutboxCounts``, and when the oldest unpublished
-        message was written."""
+    async def counts_by_type(self, *, max_deliveries: int, now: datetime) -> list[OutboxCounts]:
+        """Per event type: the counts of ``OutboxCounts`` (``OutboxMessage.state``'s rule),
+        and when the oldest unpublished message was written."""
         waiting = OutboxMessage.published_at.is_(None)
         failing = OutboxMessage.last_error.is_not(None)
         unhandled = OutboxMessage.published_at.is_not(None) & OutboxMessage.handled_at.is_(None)
-        given_up = OutboxMessage.deliveries >= max_deliveries
+        overdue = OutboxMessage.available_at <= now  # the last hand-over's acknowledgement
+        given_up = (OutboxMessage.deliveries >= max_deliveries) & overdue
         statement = (
             select(
                 OutboxMessage.event_type,
@@ -159,8 +160,8 @@ class OutboxRepository:
             )
         ]
 
-    async def get(self, event_id: uuid.UUID) -> OutboxMessage | None:
-        return await self._session.get(OutboxMessage, event_id)
+    async def get(self, event_id: uuid.UUID, *, for_update: bool = False) -> OutboxMessage | None:
+        return await self._session.get(OutboxMessage, event_id, with_for_update=for_update)
 
     async def retry_failed(self, *, at: datetime, event_type: str | None = None) -> int:
         """Unpublished rows whose hand-over failed become plain pending rows, due at ``at``

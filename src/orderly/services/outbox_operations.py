@@ -21,6 +21,7 @@ from datetime import UTC, datetime
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from orderly.core.errors import Conflict, NotFound, Unprocessable
+from orderly.models import OutboxState
 from orderly.repositories.outbox import OutboxCounts, OutboxRepository
 
 
@@ -30,6 +31,10 @@ class OutboxMessageNotFound(NotFound):
 
 class OutboxMessageNotPublished(Conflict):
     code = "outbox-message-not-published"
+
+
+class OutboxMessageNotAbandoned(Conflict):
+    code = "outbox-message-not-abandoned"
 
 
 class UnknownHandler(Unprocessable):
@@ -62,7 +67,7 @@ class OutboxOperations:
     async def status(self) -> list[OutboxCounts]:
         async with self._sessions() as session:
             return await OutboxRepository(session).counts_by_type(
-                max_deliveries=self._max_deliveries
+                max_deliveries=self._max_deliveries, now=self._clock()
             )
 
     async def retry_failed(self, *, event_type: str | None = None) -> int:
@@ -72,15 +77,26 @@ class OutboxOperations:
                 at=self._clock(), event_type=event_type
             )
 
-    async def replay(self, *, event_id: uuid.UUID, rerun: Collection[str] = ()) -> Replayed:
+    async def replay(
+        self, *, event_id: uuid.UUID, rerun: Collection[str] = (), only_abandoned: bool = False
+    ) -> Replayed:
         """Hand a published message over again. Every handler is idempotent: those that
         change state check it (an order already paid is not charged again), those that
-        recorded finishing it (mails, reports) are skipped, unless named in ``rerun``."""
+        recorded finishing it (mails, reports) are skipped, unless named in ``rerun``.
+        ``only_abandoned`` (the admin panel's button): refused unless the relay gave the
+        message up, checked under the row's lock, so a stale page cannot reset the count of
+        hand-overs of a message still in flight."""
         async with self._sessions() as session, session.begin():
             outbox = OutboxRepository(session)
-            message = await outbox.get(event_id)
+            message = await outbox.get(event_id, for_update=True)
             if message is None:
                 raise OutboxMessageNotFound(f"No outbox message with id {event_id}", field="id")
+            state = message.state(max_deliveries=self._max_deliveries, now=self._clock())
+            if only_abandoned and state is not OutboxState.ABANDONED:
+                raise OutboxMessageNotAbandoned(
+                    f"Message {event_id} is {state}, not abandoned: nothing to replay",
+                    field="id",
+                )
             if message.published_at is None:
                 raise OutboxMessageNotPublished(
                     f"Message {event_id} has not been handed over yet; "

@@ -3,6 +3,7 @@
 
 from __future__ import annotations
 
+from datetime import UTC, datetime
 from typing import Any, ClassVar
 
 from sqladmin import expose
@@ -75,7 +76,8 @@ class OutboxAdmin(PanelView, model=OutboxMessage):
         return super().count_query(request).where(OutboxMessage.handled_at.is_(None))
 
     def state(self, message: OutboxMessage) -> OutboxState:
-        return message.state(max_deliveries=self.services().settings.outbox_max_deliveries)
+        max_deliveries = self.services().settings.outbox_max_deliveries
+        return message.state(max_deliveries=max_deliveries, now=datetime.now(UTC))
 
     async def get_prop_value(self, obj: Any, prop: str) -> Any:
         if prop == "state":  # computed, not a column
@@ -95,7 +97,9 @@ class OutboxAdmin(PanelView, model=OutboxMessage):
             await self.services().outbox.retry(event_id=parse_id(pk))
             done = "Due now: the next relay pass hands it on"
         elif action == "replay":
-            await self.services().outbox_operations.replay(event_id=parse_id(pk))
+            await self.services().outbox_operations.replay(
+                event_id=parse_id(pk), only_abandoned=True
+            )
             done = "Pending again: the next relay pass hands it over anew"
         else:
             return await super().run_action(request, pk, action, form)
