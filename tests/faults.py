@@ -225,6 +225,9 @@ class Findings:
     charges: int
     refunds: int
     mails: int
+    # confirmations sent again with their Message-ID (a worker stopped between sending and
+    # recording it: at-least-once delivery, one message in the customer's mailbox)
+    mails_resent: int
     redelivered: int  # events handed over again, no worker having acknowledged the first
     violations: list[str]
 
@@ -240,9 +243,11 @@ def check_invariants(
     stats = httpx.get(f"{stack.provider.base}/_stats", timeout=10).json()
     charges: Counter[str] = Counter(stats["charges"])
     refunds: Counter[str] = Counter(stats["refunds"])
-    paid_mails = Counter(
-        str(m["Subject"]).split()[2] for m in received(stack.mail) if " is paid" in m["Subject"]
-    )
+    paid_mails: dict[str, list[str]] = {}  # order id -> the Message-IDs of its confirmations
+    for mail in received(stack.mail):
+        if " is paid" in mail["Subject"]:
+            order_id = str(mail["Subject"]).split()[2]
+            paid_mails.setdefault(order_id, []).append(str(mail["Message-ID"]))
     [pending] = query(url, "SELECT count(*) n FROM outbox WHERE handled_at IS NULL")
     [again] = query(url, "SELECT count(*) n FROM outbox WHERE deliveries > 1")
     lost = sorted(set(placed) - set(orders))
@@ -257,7 +262,8 @@ def check_invariants(
         orders=Counter(str(o["status"]) for o in orders.values()),
         charges=sum(charges.values()),
         refunds=sum(refunds.values()),
-        mails=sum(paid_mails.values()),
+        mails=len(paid_mails),
+        mails_resent=sum(len(ids) - 1 for ids in paid_mails.values()),
         redelivered=int(again["n"]),
         violations=violations,
     )
@@ -300,11 +306,14 @@ def _money(
         yield f"charges for orders the database does not have: {unknown[:3]}"
 
 
-def _mails(orders: dict[str, asyncpg.Record], paid_mails: Counter[str]) -> Iterator[str]:
-    """One confirmation per order that was paid, none for any other."""
-    for order_id, count in paid_mails.items():
-        if count != 1 or order_id not in orders:
-            yield f"order {order_id}: {count} confirmation mails"
+def _mails(orders: dict[str, asyncpg.Record], paid_mails: dict[str, list[str]]) -> Iterator[str]:
+    """One confirmation per order that was paid, none for any other. Delivery is at least
+    once: a copy sent again carries the same Message-ID (the event's), so the mailbox shows
+    one message; two different Message-IDs are two confirmations."""
+    for order_id, message_ids in paid_mails.items():
+        distinct = set(message_ids)
+        if len(distinct) != 1 or order_id not in orders:
+            yield f"order {order_id}: {len(distinct)} confirmation mails {sorted(distinct)}"
     for order_id, order in orders.items():
         if order["status"] in CHARGED and order_id not in paid_mails:
             yield f"order {order_id} is {order['status']} without a confirmation"
@@ -328,6 +337,7 @@ def describe(traffic: Traffic, findings: Findings) -> dict[str, Any]:
         "charges": findings.charges,
         "refunds": findings.refunds,
         "confirmations": findings.mails,
+        "confirmations_resent": findings.mails_resent,
         "events_redelivered": findings.redelivered,
         "violations": findings.violations,
     }
