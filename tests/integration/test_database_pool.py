@@ -5,7 +5,8 @@ from __future__ import annotations
 
 import asyncio
 import uuid
-from collections.abc import Iterator
+from collections.abc import AsyncIterator, Iterator
+from contextlib import asynccontextmanager
 
 import httpx
 import pytest
@@ -59,23 +60,32 @@ async def test_a_dropped_database_connection_is_a_503_and_the_next_request_recon
     assert (await client.get(me, headers=customer.headers)).status_code == 200
 
 
+@asynccontextmanager
+async def one_connection(
+    settings: Settings, *, pool_timeout: float
+) -> AsyncIterator[tuple[Container, httpx.AsyncClient]]:
+    """The app on a pool of one connection (``pool_timeout``: the longest wait for it)."""
+    app = create_app(
+        settings.model_copy(update={"database_pool_size": 1, "database_pool_timeout": pool_timeout})
+    )
+    async with app.router.lifespan_context(app):
+        transport = httpx.ASGITransport(app=app)
+        async with httpx.AsyncClient(transport=transport, base_url="http://t") as client:
+            yield app.state.container, client
+
+
 async def test_requests_beyond_the_pool_wait_in_line_then_get_503_database_busy(
     settings: Settings,
 ) -> None:
-    busy = settings.model_copy(update={"database_pool_size": 1, "database_pool_timeout": 0.3})
-    app = create_app(busy)
-    async with app.router.lifespan_context(app):
-        container: Container = app.state.container
-        transport = httpx.ASGITransport(app=app)
-        async with httpx.AsyncClient(transport=transport, base_url="http://t") as client:
-            async with container.uow(read_only=True):  # holds the only slot
-                refused = await client.get("/api/v1/items")
-            body = assert_problem(refused, 503)
-            assert body["type"] == "urn:orderly:problem:database-busy"
-            assert refused.headers["Retry-After"] == "1"
-            # Released: requests go through again, one after another.
-            answers = await asyncio.gather(*(client.get("/api/v1/items") for _ in range(5)))
-            assert [a.status_code for a in answers] == [200] * 5
+    async with one_connection(settings, pool_timeout=0.3) as (container, client):
+        async with container.uow(read_only=True):  # holds the only slot
+            refused = await client.get("/api/v1/items")
+        body = assert_problem(refused, 503)
+        assert body["type"] == "urn:orderly:problem:database-busy"
+        assert refused.headers["Retry-After"] == "1"
+        # Released: requests go through again, one after another.
+        answers = await asyncio.gather(*(client.get("/api/v1/items") for _ in range(5)))
+        assert [a.status_code for a in answers] == [200] * 5
 
 
 async def test_a_signed_in_read_checks_the_session_and_reads_on_one_connection(
@@ -103,22 +113,17 @@ async def test_a_signed_in_read_checks_the_session_and_reads_on_one_connection(
 async def test_shared_reads_hold_one_slot_and_give_it_back_however_the_request_ends(
     settings: Settings,
 ) -> None:
-    one = settings.model_copy(update={"database_pool_size": 1, "database_pool_timeout": 0.5})
-    app = create_app(one)
-    async with app.router.lifespan_context(app):
-        container: Container = app.state.container
+    async with one_connection(settings, pool_timeout=0.5) as (container, client):
         customer = await make_account(container, "shared@example.com")
-        transport = httpx.ASGITransport(app=app)
-        async with httpx.AsyncClient(transport=transport, base_url="http://t") as client:
-            # Two read-only units in one request on a one-connection pool: no waiting for
-            # a second slot, and the slot is free for the next request.
-            for _ in range(3):
-                assert (await client.get("/api/v1/orders", headers=customer.headers)).is_success
-            rejected = await client.get("/api/v1/orders", headers={"Authorization": "Bearer x"})
-            assert_problem(rejected, 401)
-            missing = await client.get(f"/api/v1/orders/{uuid.uuid4()}", headers=customer.headers)
-            assert_problem(missing, 404)
+        # Two read-only units in one request on a one-connection pool: no waiting for a
+        # second slot, and the slot is free for the next request.
+        for _ in range(3):
             assert (await client.get("/api/v1/orders", headers=customer.headers)).is_success
+        rejected = await client.get("/api/v1/orders", headers={"Authorization": "Bearer x"})
+        assert_problem(rejected, 401)
+        missing = await client.get(f"/api/v1/orders/{uuid.uuid4()}", headers=customer.headers)
+        assert_problem(missing, 404)
+        assert (await client.get("/api/v1/orders", headers=customer.headers)).is_success
         # Inside a shared scope read-only units share a session; writers never do.
         async with container.shared_reads():
             async with container.uow(read_only=True) as first:
@@ -132,10 +137,7 @@ async def test_shared_reads_hold_one_slot_and_give_it_back_however_the_request_e
 async def test_shared_reads_stay_with_their_task_and_step_aside_for_a_writer(
     settings: Settings,
 ) -> None:
-    one = settings.model_copy(update={"database_pool_size": 1, "database_pool_timeout": 0.5})
-    app = create_app(one)
-    async with app.router.lifespan_context(app):
-        container: Container = app.state.container
+    async with one_connection(settings, pool_timeout=0.5) as (container, _):
 
         async def count_users() -> int:
             async with container.uow(read_only=True) as uow:

@@ -102,6 +102,21 @@ _PAYMENTS = sa.table(
 )
 
 
+def _account(user: uuid.UUID, now: datetime, name: str) -> dict[str, object]:
+    """A customer's row as the first revisions knew it."""
+    return {
+        "id": user,
+        "email": f"{name}-{user.hex[:6]}@example.com",
+        "password_hash": "x",
+        "full_name": name.title(),
+        "role": "customer",
+        "is_active": True,
+        "token_version": 0,
+        "created_at": now,
+        "updated_at": now,
+    }
+
+
 async def test_existing_orders_get_the_timeline_their_state_implies(database_url: str) -> None:
     """Revision 0005 gives orders placed before it the entries their state implies."""
     user, now = uuid.uuid4(), datetime.now(UTC)
@@ -112,18 +127,7 @@ async def test_existing_orders_get_the_timeline_their_state_implies(database_url
         engine = create_async_engine(database_url)
         stamps = {"created_at": now, "updated_at": now}
         async with engine.begin() as connection:
-            await connection.execute(
-                _USERS.insert().values(
-                    id=user,
-                    email=f"old-{user.hex[:6]}@example.com",
-                    password_hash="x",
-                    full_name="Old",
-                    role="customer",
-                    is_active=True,
-                    token_version=0,
-                    **stamps,
-                )
-            )
+            await connection.execute(_USERS.insert().values(**_account(user, now, "old")))
             for status, order_id in orders.items():
                 await connection.execute(
                     _ORDERS.insert().values(
@@ -238,17 +242,7 @@ async def test_stored_totp_seeds_are_sealed_by_0013_and_opened_by_its_downgrade(
         async with engine.begin() as connection:
             await connection.execute(
                 seeds.insert().values(
-                    id=user,
-                    email=f"seed-{user.hex[:6]}@example.com",
-                    password_hash="x",
-                    full_name="Seed",
-                    role="customer",
-                    is_active=True,
-                    token_version=0,
-                    failed_logins=0,
-                    totp_secret=seed,
-                    created_at=now,
-                    updated_at=now,
+                    **_account(user, now, "seed"), failed_logins=0, totp_secret=seed
                 )
             )
         await engine.dispose()
