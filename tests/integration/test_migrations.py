@@ -68,6 +68,8 @@ _USERS = sa.table(
             "role",
             "is_active",
             "token_version",
+            "failed_logins",  # from revision 0009
+            "totp_secret",  # from revision 0009
             "created_at",
             "updated_at",
         )
@@ -200,37 +202,18 @@ async def test_existing_orders_get_the_timeline_their_state_implies(database_url
         await cleanup.dispose()
 
 
-_SEED_COLUMNS = (
-    "id",
-    "email",
-    "password_hash",
-    "full_name",
-    "role",
-    "is_active",
-    "token_version",
-    "failed_logins",
-    "totp_secret",
-)
-
-
 async def test_stored_totp_seeds_are_sealed_by_0013_and_opened_by_its_downgrade(
     database_url: str, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     """0013 seals the stored seeds only with ORDERLY_DATA_KEYS given where it runs; without
     them it leaves them as they are (the API reads those and seals them later)."""
     user, now, seed = uuid.uuid4(), datetime.now(UTC), "JBSWY3DPEHPK3PXPJBSWY3DPEHPK3PXP"
-    seeds = sa.table(
-        "users",
-        *(sa.column(name, _ID if name == "id" else None) for name in _SEED_COLUMNS),
-        sa.column("created_at", _TIME),
-        sa.column("updated_at", _TIME),
-    )
     key = new_key()
 
     async def stored() -> str:
         engine = create_async_engine(database_url)
         async with engine.connect() as connection:
-            query = sa.select(seeds.c.totp_secret).where(seeds.c.id == user)
+            query = sa.select(_USERS.c.totp_secret).where(_USERS.c.id == user)
             value: str = (await connection.execute(query)).scalar_one()
         await engine.dispose()
         return value
@@ -241,7 +224,7 @@ async def test_stored_totp_seeds_are_sealed_by_0013_and_opened_by_its_downgrade(
         engine = create_async_engine(database_url)
         async with engine.begin() as connection:
             await connection.execute(
-                seeds.insert().values(
+                _USERS.insert().values(
                     **_account(user, now, "seed"), failed_logins=0, totp_secret=seed
                 )
             )

@@ -131,9 +131,9 @@ class SecondFactor:
     ) -> bool:
         seed = self._seed(user)
         step = matching_step(seed, code, now) if seed is not None else None
-        if step is not None:
-            if not self._box.is_sealed(user.totp_secret or ""):
-                user.totp_secret = self._box.seal(seed or "")  # stored before sealing began
+        if seed is not None and step is not None:
+            if seed == user.totp_secret:  # stored as it is, before sealing began
+                user.totp_secret = self._box.seal(seed)
             return await uow.accounts.accept_totp_step(user.id, step)
         if not recovery or not user.two_factor_enabled:
             return False
