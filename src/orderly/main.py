@@ -26,7 +26,7 @@ from orderly.api.versioning import ApiVersionMiddleware
 from orderly.api.webhook_payloads import document_webhooks
 from orderly.container import Container
 from orderly.core.config import Environment, Settings
-from orderly.core.logging import configure_logging
+from orderly.core.logging import access_logger, configure_logging
 from orderly.core.middleware import (
     BodySizeLimitMiddleware,
     RequestContextMiddleware,
@@ -173,5 +173,5 @@ def create_app(  # noqa: PLR0915 - the composition root wires everything
         app.add_middleware(
             SecurityHeadersMiddleware, hsts=settings.environment is Environment.PRODUCTION
         )
-        app.add_middleware(RequestContextMiddleware)
+        app.add_middleware(RequestContextMiddleware, access_log=access_logger(settings))
     return app

@@ -3,8 +3,11 @@ none of it depends on the database)."""
 
 from __future__ import annotations
 
+import io
+import json
 import logging
 import re
+import sys
 import time
 from collections.abc import AsyncIterator
 from typing import Any
@@ -31,19 +34,35 @@ def database_url(tmp_path_factory: pytest.TempPathFactory) -> str:
     return url
 
 
-def access_lines(caplog: pytest.LogCaptureFixture) -> list[dict[str, Any]]:
-    return [r.msg for r in caplog.records if r.name == "orderly.access" and isinstance(r.msg, dict)]
+@pytest.fixture
+def stderr(monkeypatch: pytest.MonkeyPatch) -> io.StringIO:
+    """What the app writes to stderr (its log), when it is built after this fixture."""
+    stream = io.StringIO()
+    monkeypatch.setattr(sys, "stderr", stream)
+    return stream
+
+
+@pytest.fixture
+def settings(settings: Settings, stderr: io.StringIO) -> Settings:
+    """Every app of this module logs JSON lines into ``stderr``."""
+    return settings.model_copy(update={"log_json": True})
+
+
+def access_lines(stderr: io.StringIO) -> list[dict[str, Any]]:
+    lines = (json.loads(line) for line in stderr.getvalue().splitlines())
+    return [line for line in lines if line["logger"] == "orderly.access"]
 
 
 async def test_request_id_is_echoed_and_logged(
-    client: httpx.AsyncClient, caplog: pytest.LogCaptureFixture
+    client: httpx.AsyncClient, stderr: io.StringIO
 ) -> None:
-    with caplog.at_level(logging.INFO, logger="orderly.access"):
-        started = time.perf_counter()
-        response = await client.get("/api/v1/items", headers={"X-Request-ID": "abc123"})
-        took_ms = (time.perf_counter() - started) * 1000
+    started = time.perf_counter()
+    response = await client.get("/api/v1/items", headers={"X-Request-ID": "abc123"})
+    took_ms = (time.perf_counter() - started) * 1000
     assert response.headers["x-request-id"] == "abc123"
-    (line,) = access_lines(caplog)
+    (line,) = access_lines(stderr)
+    assert line["level"] == "info"
+    assert line["timestamp"].endswith("Z")
     assert line["request_id"] == "abc123"
     assert (line["method"], line["route"], line["status"]) == ("GET", "/api/v1/items", 200)
     assert 0 < line["duration_ms"] <= took_ms  # the time inside the app, within the round trip
@@ -61,12 +80,13 @@ async def test_an_unsafe_request_id_is_replaced(client: httpx.AsyncClient, offer
 
 
 async def test_access_log_names_the_route_template_and_the_user(
-    client: httpx.AsyncClient, customer: Account, caplog: pytest.LogCaptureFixture
+    client: httpx.AsyncClient, customer: Account, stderr: io.StringIO
 ) -> None:
-    with caplog.at_level(logging.INFO, logger="orderly.access"):
-        await client.get("/api/v1/users/me", headers=customer.headers)
-        await client.get("/api/v1/items/0f8fad5b-d9cb-469f-a165-70867728950e")
-    me, item = access_lines(caplog)
+    stderr.truncate(0)  # the customer's sign-up and sign-in before
+    stderr.seek(0)
+    await client.get("/api/v1/users/me", headers=customer.headers)
+    await client.get("/api/v1/items/0f8fad5b-d9cb-469f-a165-70867728950e")
+    me, item = access_lines(stderr)
     assert me["user_id"] == str(customer.user.id)
     assert item["route"] == "/api/v1/items/{item_id}"
     assert item["status"] == 404

@@ -3,6 +3,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import io
 import json
 import logging
@@ -14,15 +15,19 @@ import pytest
 import structlog
 
 from orderly.core.config import Settings
-from orderly.core.logging import REDACTED, configure_logging
+from orderly.core.logging import REDACTED, access_logger, configure_logging
 
 
 @pytest.fixture
-def json_lines(monkeypatch: pytest.MonkeyPatch) -> Iterator[Any]:
-    """configure_logging writing to a buffer as stderr; the root logger as it was after."""
+def stderr() -> io.StringIO:
+    return io.StringIO()
+
+
+@pytest.fixture
+def json_lines(monkeypatch: pytest.MonkeyPatch, stderr: io.StringIO) -> Iterator[Any]:
+    """configure_logging writing to ``stderr``; the root logger as it was after."""
     root = logging.getLogger()
     handlers, level = root.handlers[:], root.level
-    stderr = io.StringIO()
     monkeypatch.setattr(sys, "stderr", stderr)
     configure_logging(Settings(secret_key="s" * 40, log_json=True, log_level="DEBUG"))
 
@@ -78,3 +83,37 @@ def test_level_filters_both(json_lines: Any) -> None:
     logging.getLogger("thirdparty").info("hidden too")
     structlog.get_logger("orderly.test").warning("shown")
     assert [line["event"] for line in json_lines()] == ["shown"]
+
+
+def access_log(level: str, stderr: io.StringIO) -> structlog.typing.FilteringBoundLogger:
+    """The access logger as the app builds it, writing to ``stderr`` (pytest's capture is
+    sys.stderr while a test runs)."""
+    with contextlib.redirect_stderr(stderr):
+        return access_logger(Settings(secret_key="s" * 40, log_json=True, log_level=level))
+
+
+def test_the_access_log_writes_lines_of_the_same_shape(
+    json_lines: Any, stderr: io.StringIO
+) -> None:
+    structlog.contextvars.bind_contextvars(request_id="r-2", token="t")
+    access_log("DEBUG", stderr).info("request", method="GET", status=200)
+    logging.getLogger("thirdparty").info("beside it")
+    line, theirs = json_lines()
+    assert line.pop("timestamp").endswith("Z")
+    assert line == {
+        "event": "request",
+        "method": "GET",
+        "status": 200,
+        "request_id": "r-2",
+        "token": REDACTED,
+        "level": "info",
+        "logger": "orderly.access",
+    }
+    assert set(line) | {"timestamp"} == set(theirs) | {"method", "status", "token"}
+
+
+def test_the_access_log_has_the_configured_level(json_lines: Any, stderr: io.StringIO) -> None:
+    quiet = access_log("WARNING", stderr)
+    quiet.info("request", status=200)
+    quiet.warning("request", status=200)
+    assert [line["level"] for line in json_lines()] == ["warning"]

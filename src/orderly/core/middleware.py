@@ -15,11 +15,11 @@ from typing import Any
 import structlog
 from starlette.requests import Request
 from starlette.types import ASGIApp, HTTPExceptionHandler, Message, Receive, Scope, Send
+from structlog.typing import FilteringBoundLogger
 
 from orderly.api.problems import PROBLEM_JSON
 from orderly.core import metrics
 
-access_log = structlog.get_logger("orderly.access")
 _REQUEST_ID = re.compile(r"^[A-Za-z0-9._:-]{1,128}$")
 
 
@@ -84,10 +84,12 @@ def _series(method: str, route: str, status: int) -> tuple[Any, Any]:
 
 class RequestContextMiddleware:
     """Request id (accepted from ``X-Request-ID`` when sane), one access-log line per request,
-    ``Server-Timing``, and the HTTP metrics, labelled by route template rather than raw path."""
+    ``Server-Timing``, and the HTTP metrics, labelled by route template rather than raw path.
+    ``access_log``: ``orderly.core.logging.access_logger``."""
 
-    def __init__(self, app: ASGIApp) -> None:
+    def __init__(self, app: ASGIApp, *, access_log: FilteringBoundLogger) -> None:
         self.app = app
+        self.access_log = access_log
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
@@ -131,7 +133,7 @@ class RequestContextMiddleware:
             if not streaming:
                 latency.observe(duration)
             client = scope.get("client")
-            access_log.info(
+            self.access_log.info(
                 "request",
                 method=method,
                 route=template,
