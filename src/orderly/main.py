@@ -18,7 +18,7 @@ from orderly.admin.panel import bind_admin, install_admin
 from orderly.api import health, metrics
 from orderly.api.catalog_cache import CatalogCacheMiddleware, catalog_cache, serve_catalog_cache
 from orderly.api.docs import install_docs
-from orderly.api.openapi import install_openapi
+from orderly.api.openapi import TAGS, install_openapi
 from orderly.api.problems import install_error_handlers
 from orderly.api.v1 import router as v1
 from orderly.api.v2.router import router as v2_router
@@ -118,6 +118,7 @@ def create_app(  # noqa: PLR0915 - the composition root wires everything
         title="orderly",
         version=__version__,
         description=DESCRIPTION,
+        openapi_tags=TAGS,
         lifespan=lifespan,
         docs_url=None,  # install_docs serves both pages with their assets, no CDN
         redoc_url=None,
@@ -129,6 +130,12 @@ def create_app(  # noqa: PLR0915 - the composition root wires everything
     )
     install_error_handlers(app)
     app.state.catalog_cache = cache = catalog_cache(settings) if middleware else None
+    # A request tries the routes in turn, so the API's come first, the most read first
+    # (api/v1/router.py): the panel, the documents and the probes are asked for less.
+    for resource in v1.ROUTERS:
+        app.include_router(resource, prefix=v1.PREFIX)
+    app.include_router(v2_router)
+    install_graphql(app, settings)
     admin = install_admin(app, settings)
     install_openapi(app)
     if settings.serves_docs:
@@ -136,12 +143,6 @@ def create_app(  # noqa: PLR0915 - the composition root wires everything
     document_webhooks(app)
     app.include_router(health.router)
     app.include_router(metrics.router)
-    # Before the REST routers: a request tries the routes in order, and /graphql tried last
-    # went through every REST route first.
-    install_graphql(app, settings)
-    for resource in v1.ROUTERS:
-        app.include_router(resource, prefix=v1.PREFIX)
-    app.include_router(v2_router)
     if tracing is not None:
         instrument_app(app, tracing)
         app.state.tracer_provider = tracing

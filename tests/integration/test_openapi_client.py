@@ -130,6 +130,13 @@ def responses(document: dict[str, Any]) -> Iterator[tuple[str, str, dict[str, An
                 yield f"{method.upper()} {path}", status, response
 
 
+def test_the_sections_are_in_reading_order_and_name_every_tag(document: dict[str, Any]) -> None:
+    named = [tag["name"] for tag in document["tags"]]
+    assert named[:5] == ["auth", "account", "users", "items", "orders"]
+    used = {tag for ops in document["paths"].values() for op in ops.values() for tag in op["tags"]}
+    assert used == set(named)
+
+
 def test_every_error_answer_is_documented_as_a_problem(document: dict[str, Any]) -> None:
     errors = [(where, status, r) for where, status, r in responses(document) if status[0] != "2"]
     assert errors

@@ -27,6 +27,21 @@ from orderly.core.errors import DomainError
 from orderly.schemas.common import Problem
 
 Responses = dict[int | str, dict[str, Any]]
+
+# The documentation's sections in reading order (the routes are in the order of their
+# traffic: main.py), each operation's tag named here (tests/integration/test_openapi_client.py).
+TAGS: list[dict[str, Any]] = [
+    {"name": "auth", "description": "Register, confirm, sign in (tokens), refresh, sign out."},
+    {"name": "account", "description": "Your account: profile, password, two-factor, sessions."},
+    {"name": "users", "description": "Accounts, for administrators."},
+    {"name": "items", "description": "The catalog: public reads (cached), writes for admins."},
+    {"name": "orders", "description": "Place, pay, cancel, fulfil; timeline, live status."},
+    {"name": "reports", "description": "Sales reports for administrators."},
+    {"name": "webhooks", "description": "Endpoints that receive order events, signed."},
+    {"name": "items v2", "description": "The catalog with decimal prices and cursors."},
+    {"name": "orders v2", "description": "Orders with decimal totals and cursors."},
+    {"name": "health", "description": "Liveness and readiness probes."},
+]
 Call = TypeVar("Call", bound=Callable[..., Any])
 
 PROBLEM_SCHEMA = {"$ref": "#/components/schemas/Problem"}
@@ -88,6 +103,7 @@ def describe(app: FastAPI) -> dict[str, Any]:
         description=app.description,
         routes=app.routes,
         webhooks=app.webhooks.routes,
+        tags=app.openapi_tags,
     )
     for path, route in _routes(app):
         for method in route.methods or ():
