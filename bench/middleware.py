@@ -3,8 +3,10 @@
     .venv/bin/python bench/middleware.py [--seconds 10]
 
 Both variants are the same code, settings and database (a seeded SQLite file, or
-ORDERLY_DATABASE_URL if set); only ``create_app(..., middleware=False)`` differs. Runs
-alternate (full, bare, full, bare) so drift on a shared machine hits both alike.
+ORDERLY_DATABASE_URL if set); only ``create_app(..., middleware=False)`` differs. The
+catalog cache is off in both: it is one of the middlewares, and with it the full stack would
+answer from memory what the bare routes compute (``bench/catalog.py`` measures the cache).
+Runs alternate (full, bare, full, bare) so drift on a shared machine hits both alike.
 """
 
 from __future__ import annotations
@@ -35,6 +37,7 @@ def main() -> None:
         ),
         "ORDERLY_LOG_JSON": "true",
         "ORDERLY_RATE_LIMIT_ENABLED": "false",
+        "ORDERLY_CATALOG_CACHE_ENABLED": "false",
     }
     subprocess.run(
         [str(BIN / "orderly"), "migrate"], env={**os.environ, **env}, check=True, cwd=ROOT

@@ -1,5 +1,6 @@
-"""Which production server: scenario 1 (GET /api/v1/items?limit=20) served by uvicorn with 1
-and 2 workers, gunicorn with 2 uvicorn workers, and granian with 1 and 2 workers, one run.
+"""Which production server: scenario 1 (GET /api/v1/items?limit=20, the catalog cache off, as
+in bench/run.py) served by uvicorn with 1 and 2 workers, gunicorn with 2 uvicorn workers, and
+granian with 1 and 2 workers, one run.
 
     .venv/bin/python bench/servers.py [--seconds 8]
 """
@@ -88,6 +89,7 @@ def main() -> None:
     env = {
         **server_env(seeded),
         "ORDERLY_DATABASE_POOL_SIZE": "5",  # per worker process
+        "ORDERLY_CATALOG_CACHE_ENABLED": "false",  # the application's work, not the cache's
         "PROMETHEUS_MULTIPROC_DIR": tempfile.mkdtemp(prefix="orderly-metrics-"),
     }
     results: dict[str, Result] = {}
