@@ -79,6 +79,22 @@ async def test_an_unsafe_request_id_is_replaced(client: httpx.AsyncClient, offer
     assert len(generated) == 32
 
 
+async def test_a_log_line_that_cannot_be_written_fails_no_request(
+    settings: Settings, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    class Broken(io.StringIO):
+        def write(self, text: str) -> int:
+            raise BrokenPipeError
+
+    monkeypatch.setattr(sys, "stderr", Broken())
+    app = create_app(settings)
+    async with app.router.lifespan_context(app):
+        transport = httpx.ASGITransport(app=app)  # raises what the app raises
+        async with httpx.AsyncClient(transport=transport, base_url="http://t") as http:
+            response = await http.get("/api/v1/items")
+    assert response.status_code == 200
+
+
 async def test_access_log_names_the_route_template_and_the_user(
     client: httpx.AsyncClient, customer: Account, stderr: io.StringIO
 ) -> None:
@@ -177,7 +193,7 @@ async def test_cors_from_settings(settings: Settings) -> None:
 
 
 async def test_no_secret_reaches_a_log_line(
-    client: httpx.AsyncClient, caplog: pytest.LogCaptureFixture
+    client: httpx.AsyncClient, caplog: pytest.LogCaptureFixture, stderr: io.StringIO
 ) -> None:
     new = "another-long-passphrase"
     with caplog.at_level(logging.DEBUG):
@@ -201,8 +217,10 @@ async def test_no_secret_reaches_a_log_line(
         logging.getLogger("orderly.test").info("probe %s", "ok")
         structlog_probe = __import__("structlog").get_logger("orderly.test")
         structlog_probe.info("login_attempt", password=PASSWORD, api_key="k", token="t")
-    text = "\n".join(str(r.msg) + " " + r.getMessage() for r in caplog.records)
+    records = "\n".join(str(r.msg) + " " + r.getMessage() for r in caplog.records)
+    text = records + "\n" + stderr.getvalue()  # the access lines are written, not records
     assert "login_attempt" in text  # the probe line was captured, so the search means something
+    assert '"route": "/api/v1/users/me"' in text  # and so were the access lines
     for secret in (PASSWORD, new, tokens["access_token"], tokens["refresh_token"], "$argon2"):
         assert secret not in text
 

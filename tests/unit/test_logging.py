@@ -86,8 +86,8 @@ def test_level_filters_both(json_lines: Any) -> None:
 
 
 def access_log(level: str, stderr: io.StringIO) -> structlog.typing.FilteringBoundLogger:
-    """The access logger as the app builds it, writing to ``stderr`` (pytest's capture is
-    sys.stderr while a test runs)."""
+    """The access logger as the app builds it, writing to ``stderr``: while a test's body
+    runs, pytest has put its own capture back as sys.stderr over the fixture's."""
     with contextlib.redirect_stderr(stderr):
         return access_logger(Settings(secret_key="s" * 40, log_json=True, log_level=level))
 

@@ -124,3 +124,13 @@ def test_production_via_environment_names_the_setting(monkeypatch: pytest.Monkey
     with pytest.raises(ValidationError, match="ORDERLY_SECRET_KEY") as caught:
         Settings(_env_file=None)
     assert "ORDERLY_DATABASE_URL" in str(caught.value)
+
+
+def test_the_log_level_is_a_name_both_loggers_know_in_any_case(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.setenv("ORDERLY_LOG_LEVEL", "warning")
+    assert Settings(secret_key="s" * 40).log_level == "WARNING"
+    monkeypatch.setenv("ORDERLY_LOG_LEVEL", "fatal")  # stdlib knows it, structlog does not
+    with pytest.raises(ValidationError, match="log_level"):
+        Settings(secret_key="s" * 40)

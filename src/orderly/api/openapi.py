@@ -31,13 +31,20 @@ Responses = dict[int | str, dict[str, Any]]
 # The documentation's sections in reading order (the routes are in the order of their
 # traffic: main.py), each operation's tag named here (tests/integration/test_openapi_client.py).
 TAGS: list[dict[str, Any]] = [
-    {"name": "auth", "description": "Register, confirm, sign in (tokens), refresh, sign out."},
-    {"name": "account", "description": "Your account: profile, password, two-factor, sessions."},
-    {"name": "users", "description": "Accounts, for administrators."},
+    {"name": "auth", "description": "Register, sign in (tokens, two-factor), refresh, sign out."},
+    {
+        "name": "account",
+        "description": "E-mail verification, password reset, two-factor set-up and codes.",
+    },
+    {"name": "users", "description": "Your profile and password; accounts, for administrators."},
     {"name": "items", "description": "The catalog: public reads (cached), writes for admins."},
     {"name": "orders", "description": "Place, pay, cancel, fulfil; timeline, live status."},
     {"name": "reports", "description": "Sales reports for administrators."},
-    {"name": "webhooks", "description": "Endpoints that receive order events, signed."},
+    {
+        "name": "webhooks",
+        "description": "Where orderly sends order events (admins): endpoints, secrets, "
+        "deliveries and their replay.",
+    },
     {"name": "items v2", "description": "The catalog with decimal prices and cursors."},
     {"name": "orders v2", "description": "Orders with decimal totals and cursors."},
     {"name": "health", "description": "Liveness and readiness probes."},

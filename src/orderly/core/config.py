@@ -13,9 +13,9 @@ import os
 from enum import StrEnum
 from ipaddress import IPv4Network, IPv6Network
 from pathlib import Path
-from typing import get_args
+from typing import Annotated, Literal, get_args
 
-from pydantic import Field, IPvAnyNetwork, SecretStr, model_validator
+from pydantic import BeforeValidator, Field, IPvAnyNetwork, SecretStr, model_validator
 from pydantic_settings import (
     BaseSettings,
     PydanticBaseSettingsSource,
@@ -26,6 +26,16 @@ from pydantic_settings import (
 from orderly.core.crypto import derived_key, parse_keys
 
 DEFAULT_SECRET_KEY = "dev-insecure-secret-key-change-me-0123456789"  # noqa: S105
+
+
+def _upper(value: object) -> object:
+    return value.upper() if isinstance(value, str) else value
+
+
+# The names both stdlib logging and structlog's filtering loggers know, in any case.
+LogLevel = Annotated[
+    Literal["DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL"], BeforeValidator(_upper)
+]
 
 
 def _loopback() -> list[IPv4Network | IPv6Network]:
@@ -120,7 +130,7 @@ class Settings(BaseSettings):
     max_body_bytes: int = Field(default=1_048_576, ge=1024, description="larger bodies get 413")
     shutdown_timeout: float = Field(default=20.0, ge=0, description="graceful drain, seconds")
     log_json: bool | None = Field(default=None, description="default: JSON in production only")
-    log_level: str = "INFO"
+    log_level: LogLevel = Field(default="INFO", description="DEBUG, INFO, WARNING, ERROR, CRITICAL")
 
     redis_url: str | None = Field(
         default=None, repr=False, description="rate limits shared across processes"

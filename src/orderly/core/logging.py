@@ -95,7 +95,7 @@ def configure_logging(settings: Settings) -> None:
     logging.logMultiprocessing = False
     root = logging.getLogger()
     root.handlers[:] = [handler]
-    root.setLevel(settings.log_level.upper())
+    root.setLevel(settings.log_level)
     for name in ("uvicorn", "uvicorn.error", "uvicorn.access", "sqlalchemy", "celery"):
         logger = logging.getLogger(name)
         logger.handlers.clear()
@@ -127,7 +127,6 @@ def access_logger(settings: Settings) -> structlog.typing.FilteringBoundLogger:
     logger: structlog.typing.FilteringBoundLogger = structlog.wrap_logger(
         structlog.WriteLogger(sys.stderr),
         processors=processors,
-        wrapper_class=structlog.make_filtering_bound_logger(settings.log_level.upper()),
-        cache_logger_on_first_use=True,
+        wrapper_class=structlog.make_filtering_bound_logger(settings.log_level),
     )
     return logger.bind(logger=ACCESS_LOGGER)

@@ -85,7 +85,7 @@ def _series(method: str, route: str, status: int) -> tuple[Any, Any]:
 class RequestContextMiddleware:
     """Request id (accepted from ``X-Request-ID`` when sane), one access-log line per request,
     ``Server-Timing``, and the HTTP metrics, labelled by route template rather than raw path.
-    ``access_log``: ``orderly.core.logging.access_logger``."""
+    ``access_log`` is the logger ``orderly.core.logging.access_logger(settings)`` builds."""
 
     def __init__(self, app: ASGIApp, *, access_log: FilteringBoundLogger) -> None:
         self.app = app
@@ -133,17 +133,21 @@ class RequestContextMiddleware:
             if not streaming:
                 latency.observe(duration)
             client = scope.get("client")
-            self.access_log.info(
-                "request",
-                method=method,
-                route=template,
-                path=scope["path"],
-                status=status,
-                duration_ms=round(duration * 1000, 2),
-                user_id=state.get("user_id"),
-                client=client[0] if client else None,
-            )
-            structlog.contextvars.clear_contextvars()
+            try:
+                self.access_log.info(
+                    "request",
+                    method=method,
+                    route=template,
+                    path=scope["path"],
+                    status=status,
+                    duration_ms=round(duration * 1000, 2),
+                    user_id=state.get("user_id"),
+                    client=client[0] if client else None,
+                )
+            except (OSError, ValueError):
+                pass  # stderr closed or broken: as with logging's handlers, no request fails
+            finally:
+                structlog.contextvars.clear_contextvars()
 
 
 class BodySizeLimitMiddleware:
