@@ -26,6 +26,7 @@ from orderly.api.versioning import ApiVersionMiddleware
 from orderly.api.webhook_payloads import document_webhooks
 from orderly.container import Container
 from orderly.core.config import Environment, Settings
+from orderly.core.heap import started_objects_frozen
 from orderly.core.logging import access_logger, configure_logging
 from orderly.core.middleware import (
     BodySizeLimitMiddleware,
@@ -100,7 +101,8 @@ def create_app(  # noqa: PLR0915 - the composition root wires everything
             )
             runner.start()
         try:
-            yield
+            with started_objects_frozen():
+                yield
         finally:
             restore_signals()
             container.live.close_all()  # open streams end with a retry hint
