@@ -13,7 +13,7 @@ def test_objects_alive_at_the_start_are_frozen_until_the_block_ends() -> None:
     with started_objects_frozen():
         frozen = gc.get_freeze_count()
         assert frozen > 1000  # the interpreter's and the test session's objects
-        made_later = [[] for _ in range(10)]
+        made_later: list[list[int]] = [[] for _ in range(10)]
         assert gc.get_freeze_count() == frozen  # new objects stay collectable
     assert made_later
     assert gc.get_freeze_count() == 0
