@@ -370,5 +370,5 @@ async def test_the_application_serves_with_its_start_up_objects_frozen(settings:
     app = create_app(settings)
     async with app.router.lifespan_context(app):
         frozen = gc.get_freeze_count()
-    assert frozen > 100_000  # the modules, mappers, routes and models (about 180,000)
+    assert frozen > 100_000  # the modules, mappers, routes and models
     assert gc.get_freeze_count() == 0  # and thawed at shutdown

@@ -3,16 +3,16 @@
 An API process builds most of what it keeps before its first request: the modules, the
 ORM's mappers, FastAPI's routes and Pydantic's models, the container. CPython's cyclic
 collector walks every tracked object on each full collection, so under load those walks
-over objects that live as long as the process took about a fifth of its CPU
-(``bench/run.py`` scenario 4, server CPU per request under wrk). ``gc.freeze`` moves the
-objects alive at that moment to a permanent generation that collections skip. Reference
-counting still frees them; a garbage cycle that holds a frozen object is not collected
-until the end, so code that replaces something built at start-up at run time must not
-leave it in a cycle. (Celery's pool processes gained nothing measurable: not done there.)
+over objects that live as long as the process took a large share of its CPU and made the
+latency's long tail (README, Benchmarks). ``gc.freeze`` moves the objects alive at that
+moment to a permanent generation that collections skip. Reference counting still frees
+them; a garbage cycle that holds a frozen object is not collected until the end, so code
+that replaces something built at start-up at run time must not leave it in a cycle.
+(Celery's pool processes gained nothing measurable: not done there.)
 
-No collection runs first: it would cost about 100 ms at start-up (more in a test process),
-and the automatic ones during the imports leave next to nothing behind (none found at the
-end of the API's start-up).
+No collection runs first: a full one at every start-up (and in a test process, at every
+application's) costs more than it finds, as the automatic ones during the imports leave
+next to nothing behind.
 """
 
 from __future__ import annotations
