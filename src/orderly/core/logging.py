@@ -22,6 +22,7 @@ _SENSITIVE = re.compile(
     r"pass(word)?|secret|token|authorization|cookie|hash|api[_-]?key|dsn", re.IGNORECASE
 )
 REDACTED = "[redacted]"
+ACCESS_LOGGER = "orderly.access"  # the access line's logger name (access_logger)
 
 
 @lru_cache(maxsize=1024)
@@ -105,9 +106,6 @@ def configure_logging(settings: Settings) -> None:
         logging.getLogger(name).setLevel(max(logging.INFO, root.level))
     # orderly writes its own access line (with route template, user and request id)
     logging.getLogger("uvicorn.access").disabled = True
-
-
-ACCESS_LOGGER = "orderly.access"
 
 
 def access_logger(settings: Settings) -> structlog.typing.FilteringBoundLogger:
